@@ -13,6 +13,7 @@ class DldError(Exception):
 
     status = 500
     tcode = ""
+    headers: list[tuple[str, str]] = []  # extra response headers (Allow, Content-Range)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -44,6 +45,23 @@ class Conflict(DldError):
     status = 400
 
 
+class AlreadyExists(DldError):
+    """The thing to create exists (a bucket). AIS answers 409, and the AIS SDK's ``exist_ok`` keys on it."""
+
+    status = 409
+    tcode = "ErrBckAlreadyExists"
+
+
+class RangeNotSatisfiable(DldError):
+    """A ``Range`` that the object cannot serve (416); ``headers`` carries the ``Content-Range: bytes */size``."""
+
+    status = 416
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.headers = [("Content-Range", f"bytes */{size}")]
+
+
 class MethodNotAllowed(DldError):
     """The path exists but not with this method; the API adds the ``Allow`` header."""
 
@@ -51,7 +69,7 @@ class MethodNotAllowed(DldError):
 
     def __init__(self, message: str, allow: str) -> None:
         super().__init__(message)
-        self.allow = allow
+        self.headers = [("Allow", allow)]
 
 
 class TooBusy(DldError):

@@ -146,13 +146,21 @@ class CurlTrio:
             self._handles.pop(key, None)
         return p.code, p.message
 
+    def mark_paused(self, easy: pycurl.Curl) -> None:
+        """Record that the handle's write callback is returning ``WRITEFUNC_PAUSE`` (so an abort unpauses it)."""
+        p = self._pending.get(id(easy))
+        if p is not None:
+            p.paused = True
+
     def unpause(self, easy: pycurl.Curl) -> None:
         """Resume a handle whose write callback returned ``WRITEFUNC_PAUSE`` (throttling).
 
         Only for handles known to be paused: pycurl 7.49 aborts the process when ``pause`` is called on a running
         handle from outside a callback.
         """
-        if id(easy) in self._handles:
+        p = self._pending.get(id(easy))
+        if p is not None and p.paused:
+            p.paused = False
             easy.pause(pycurl.PAUSE_CONT)
             self._set_deadline(trio.current_time())
 

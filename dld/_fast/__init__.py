@@ -1,0 +1,1 @@
+"""Cython fast paths of dld; each module has a pure-Python reference next to its caller."""

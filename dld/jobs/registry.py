@@ -1,0 +1,272 @@
+"""The job table and the tasks that move jobs forward.
+
+Theory of operation:
+
+* Every job lives here as a ``Job`` while the daemon runs (finished ones too: their header is a few hundred
+  bytes); its history (finished tasks, errors, item lists) lives in the journal only.
+* Each unfinished job has one dispatcher task: it enumerates the job's items lazily from the job's cursor, takes a
+  slot of the job's ``limits.connections`` semaphore, and queues the task on the jogger of the mountpath HRW picks
+  for the object. When everything is queued and drained, the job finishes.
+* Each jogger has ``transfers_per_mountpath`` worker tasks, each owning one ``Fetcher`` (one curl easy handle).
+* Abort (AIS §1.7): the dispatcher is cancelled, queued tasks are dropped without being counted, running transfers
+  are cancelled and recorded as errors; the job finishes once they have let go.
+* A finished job is removed on request (``remove``, 400 while running) or by the GC ``gc_after_s`` after it
+  finished. Unfinished jobs are never GC'd (AIS would, §2.15.3).
+* At start-up, jobs are loaded from the journal; unfinished, unaborted ones resume from their cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import TYPE_CHECKING
+
+import trio
+
+from ..errors import BadRequest, Conflict, NotFound
+from ..store import hrw
+from ..transfer.fetch import Fetcher
+from ..wire import JobSpec, StartRequest, new_job_id
+from . import enumerate as enum_
+from .jogger import Jogger
+from .journal import FAILED, SKIPPED, Outcome
+from .model import Event, Job, Task
+from .runner import run_task
+
+log = logging.getLogger("dld.jobs")
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..store.local import Store
+    from ..transfer.curl_trio import CurlTrio
+    from .journal import Journal
+
+
+class Registry:
+    def __init__(self, config: Config, store: Store, journal: Journal, engine: CurlTrio, *, xaction_id: str,
+                 cainfo: str = "") -> None:
+        self.config = config
+        self.store = store
+        self.journal = journal
+        self.engine = engine
+        self.xaction_id = xaction_id
+        self.cainfo = cainfo
+        self.jobs: dict[str, Job] = {}
+        self.joggers = [Jogger(i, config.transfers_per_mountpath) for i in range(len(store.mountpaths))]
+        self._mp_ids = [m.id for m in store.mountpaths]
+        self._nursery: trio.Nursery | None = None
+        self._seq = journal.max_seq()
+
+    # ---- lifetime ----------------------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for jogger in self.joggers:
+                for _ in range(jogger.slots):
+                    nursery.start_soon(self._worker, jogger)
+            nursery.start_soon(self._flusher)
+            nursery.start_soon(self._gc_loop)
+            self._restore()
+            task_status.started()
+
+    def _restore(self) -> None:
+        for row in self.journal.jobs():
+            spec = JobSpec.from_json(row["spec"])
+            job = Job(id=row["id"], spec=spec, xaction_id=row["xaction_id"], seq=row["seq"],
+                      started_ns=row["started_ns"], total=row["total"], finished_ns=row["finished_ns"],
+                      aborted=bool(row["aborted"]), all_dispatched=bool(row["all_dispatched"]),
+                      cursor=row["cursor"], finished_cnt=row["finished_cnt"], scheduled_cnt=row["scheduled_cnt"],
+                      skipped_cnt=row["skipped_cnt"], error_cnt=row["error_cnt"])
+            self.jobs[job.id] = job
+            if job.finished_ns:
+                continue
+            if job.aborted:
+                job.transition(Event.ABORT)
+                job.mark_finished()
+                self.journal.update_job(job.id, job.counters())
+                continue
+            # Items dispatched but without an outcome were in flight when the daemon stopped: they run again.
+            job.scheduled_cnt = job.finished_cnt + job.error_cnt
+            job.all_dispatched = False
+            self._start_dispatch(job)
+
+    # ---- requests ----------------------------------------------------------------------------------------------
+
+    def create(self, req: StartRequest) -> Job:
+        """Register a validated job durably and start it. Creates a missing ``ais://`` destination bucket."""
+        spec = req.spec
+        if spec.bck.provider == "ais":
+            self.store.create_bucket(spec.bck)
+        elif not self.store.bucket_exists(spec.bck):
+            self.store.create_bucket(spec.bck)  # the local cache of a remote bucket
+        total = enum_.count(spec, len(req.items or ()))
+        self._seq += 1
+        job = Job(id=new_job_id(), spec=spec, xaction_id=self.xaction_id, seq=self._seq, started_ns=time.time_ns(),
+                  total=total)
+        self.journal.insert_job(job.row(), req.items)
+        self.jobs[job.id] = job
+        self._start_dispatch(job)
+        return job
+
+    def get(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"download job {job_id} does not exist")
+        return job
+
+    def list(self, regex: str = "", only_active: bool = False) -> list[Job]:
+        pat = compile_posix_ere(regex) if regex else None
+        out = [j for j in self.jobs.values()
+               if (pat is None or pat.search(j.spec.description)) and not (only_active and j.finished_ns)]
+        # The AIS Go client's order: running before finished; running by start, finished by finish time.
+        out.sort(key=lambda j: (1, j.finished_ns, j.seq) if j.finished_ns else (0, j.started_ns, j.seq))
+        return out
+
+    def abort(self, job_id: str) -> None:
+        job = self.get(job_id)
+        job.aborted = True
+        job.transition(Event.ABORT)
+        if not job.finished_ns:
+            job.dispatch_scope.cancel()
+            for jogger in self.joggers:
+                for _ in jogger.drop(job.id):
+                    self._release(job)
+            for task in list(job.running.values()):
+                if task.scope is not None:
+                    task.scope.cancel()
+        self.journal.update_job(job.id, job.counters())
+
+    def remove(self, job_id: str) -> None:
+        job = self.get(job_id)
+        if not job.finished_ns:
+            raise Conflict(f'job "{job_id}" is still running')
+        del self.jobs[job_id]
+        self.journal.delete_job(job_id)
+
+    # ---- dispatch ----------------------------------------------------------------------------------------------
+
+    def _start_dispatch(self, job: Job) -> None:
+        assert self._nursery is not None, "registry is not running"
+        self._nursery.start_soon(self._dispatch, job)
+
+    async def _dispatch(self, job: Job) -> None:
+        with job.dispatch_scope:
+            done = self.journal.outcome_indices(job.id, job.cursor)
+            for batch in enum_.items(job.spec, job.id, self.journal, job.cursor):
+                for item in batch:
+                    if item.idx in done:
+                        job.complete_index(item.idx)
+                        continue
+                    job.scheduled_cnt += 1
+                    if item.error:
+                        self._record(job, Outcome(job_id=job.id, idx=item.idx, name=item.name, link=item.link,
+                                                  outcome=FAILED, error=item.error, start_ns=time.time_ns(),
+                                                  end_ns=time.time_ns()))
+                        continue
+                    if job.conn_sem is not None:
+                        await job.conn_sem.acquire()
+                    job.inflight += 1
+                    mp = hrw.pick(self._mp_ids, f"{job.spec.bck.uname}/{item.name}")
+                    try:
+                        await self.joggers[mp].put(Task(job, item.idx, item.name, item.link))
+                    except BaseException:
+                        self._release(job)
+                        raise
+                await trio.lowlevel.checkpoint()
+            if job.state.name == "DISPATCHING":
+                job.all_dispatched = True
+                job.transition(Event.ALL_DISPATCHED)
+                self.journal.update_job(job.id, job.counters())
+        # Drain: wait for queued and running tasks (an abort drops the queued ones and cancels the rest).
+        while job.inflight > 0:
+            job.drained = trio.Event()
+            await job.drained.wait()
+        job.mark_finished()
+        self.journal.update_job(job.id, job.counters())
+        self.journal.flush()
+
+    def _release(self, job: Job) -> None:
+        job.inflight -= 1
+        if job.conn_sem is not None:
+            job.conn_sem.release()
+        if job.inflight == 0:
+            job.drained.set()
+
+    async def _worker(self, jogger: Jogger) -> None:
+        fetcher = Fetcher(self.engine, self.config, cainfo=self.cainfo)
+        try:
+            while True:
+                task = await jogger.get()
+                job = task.job
+                job.running[task.idx] = task
+                try:
+                    outcome = await run_task(task, fetcher, self.store, self.config)
+                except Exception as e:  # a bug: fail this object, keep the daemon and the job going
+                    log.exception("task %s/%d (%s) failed", job.id, task.idx, task.link)
+                    outcome = Outcome(job_id=job.id, idx=task.idx, name=task.name, link=task.link, outcome=FAILED,
+                                      error=f"internal error: {type(e).__name__}: {e} (a bug in dld, please report it)",
+                                      start_ns=task.start_ns, end_ns=time.time_ns())
+                    fetcher.close()
+                    fetcher = Fetcher(self.engine, self.config, cainfo=self.cainfo)
+                finally:
+                    del job.running[task.idx]
+                if outcome is not None:
+                    self._record(job, outcome)
+                self._release(job)
+        finally:
+            fetcher.close()
+
+    def _record(self, job: Job, o: Outcome) -> None:
+        if o.outcome == FAILED:
+            job.error_cnt += 1
+        else:
+            job.finished_cnt += 1
+            if o.outcome == SKIPPED:
+                job.skipped_cnt += 1
+        job.complete_index(o.idx)
+        self.journal.record(o, job.counters())
+
+    # ---- background --------------------------------------------------------------------------------------------
+
+    async def _flusher(self) -> None:
+        from .journal import BATCH_INTERVAL_S
+
+        while True:
+            await trio.sleep(BATCH_INTERVAL_S)
+            self.journal.flush()
+
+    async def _gc_loop(self) -> None:
+        while True:
+            await trio.sleep(self.config.gc_interval_s)
+            self.gc(time.time_ns())
+
+    def gc(self, now_ns: int) -> list[str]:
+        """Remove finished jobs that finished more than ``gc_after_s`` ago; never a running one."""
+        cutoff = now_ns - int(self.config.gc_after_s * 1e9)
+        doomed = [j.id for j in self.jobs.values() if j.finished_ns and j.finished_ns < cutoff]
+        for job_id in doomed:
+            self.remove(job_id)
+        return doomed
+
+
+_POSIX_CLASSES = {"alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
+                  "space": r" \t\n\r\f\v", "blank": r" \t", "punct": r"!-/:-@\[-`{-~", "xdigit": "0-9A-Fa-f",
+                  "word": r"\w", "cntrl": r"\x00-\x1f\x7f", "print": r"\x20-\x7e", "graph": r"\x21-\x7e"}
+
+
+def compile_posix_ere(regex: str) -> re.Pattern[str]:
+    """Compile a POSIX ERE (AIS matches descriptions with Go's ``CompilePOSIX``) as a Python pattern.
+
+    Only whether a description matches matters, so leftmost-longest vs leftmost-first makes no difference;
+    bracket classes like ``[[:digit:]]`` are translated.
+
+    Raises:
+        BadRequest: the expression is invalid.
+    """
+    translated = re.sub(r"\[:([a-z]+):\]", lambda m: _POSIX_CLASSES.get(m.group(1), m.group(0)), regex)
+    try:
+        return re.compile(translated)
+    except re.error as e:
+        raise BadRequest(f"error parsing regexp: {e}: `{regex}`") from e

@@ -1,0 +1,295 @@
+"""Fetch one object from a link into a temp file, with retries and resume.
+
+Theory of operation:
+
+* A ``Fetcher`` owns one reusable ``pycurl.Curl`` (connection, TLS session and DNS reuse across objects) and runs
+  one object at a time through the shared ``CurlTrio`` engine.
+* The body goes through the Cython ``Sink`` (write + blake3 in one call). Error bodies never reach it: with
+  ``FAILONERROR`` libcurl stops at a status ≥ 400, and redirect bodies are not delivered.
+* Decisions that must precede the first body byte are taken in the header callback at the end of the final
+  response's headers: a ``200`` to a ranged request means the origin ignored ``Range`` or the ``If-Range``
+  validator changed, so the temp file is truncated and the object starts over; a ``206`` whose
+  ``Content-Range`` does not start where we asked aborts the attempt (never splice two versions).
+* When an attempt fails after writing some bytes, the next attempt resumes with ``Range: bytes=<offset>-`` and
+  ``If-Range: <validator>`` (strong ETag, else Last-Modified) when the origin gave one; without a validator the
+  object starts over, because a range of a possibly changed object cannot be trusted.
+* Throttled jobs wrap the sink in a callback that takes from the job's token bucket and returns
+  ``WRITEFUNC_PAUSE`` when the budget is spent; a helper task unpauses the handle when it is repaid.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pycurl
+import trio
+
+from .._fast.sink import Sink, hash_file
+from ..errors import OriginError, StoreError
+from . import retry
+from .limits import TokenBucket, chunk_size_for
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from .curl_trio import CurlTrio
+
+USER_AGENT = "dld/0.1"
+GCS_USER_AGENT = "gcloud-golang-storage/20151204"  # AIS sends it to storage.googleapis.com (§2.6)
+
+
+@dataclass(slots=True, kw_only=True)
+class FetchRequest:
+    link: str
+    headers: list[str] = field(default_factory=list)  # "Name: value" lines sent on every GET
+    timeout_s: float = 3600.0  # per attempt; ×1.2 after an attempt that timed out (AIS)
+    if_none_match: str = ""  # conditional GET against the stored object (a 304 means unchanged)
+    if_modified_since: str = ""
+    bytes_per_hour: int = 0
+    bucket: TokenBucket | None = None  # the job's shared bucket when bytes_per_hour > 0
+
+
+@dataclass(slots=True)
+class FetchResult:
+    not_modified: bool
+    size: int
+    blake3: str
+    headers: list[tuple[str, str]]
+    status: int
+    attempts: int
+    crc32c: int = 0
+
+
+@dataclass(slots=True)
+class Progress:
+    """What status shows for a running transfer: bytes so far and the expected total (0 = unknown)."""
+
+    sink: Sink | None = None
+    total: int = 0
+
+    @property
+    def downloaded(self) -> int:
+        return self.sink.offset if self.sink is not None else 0
+
+
+@dataclass(slots=True)
+class _Response:
+    """Headers of the response being received; reset at each status line (redirects, retries)."""
+
+    status: int = 0
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    final: bool = False
+    restart_reason: str = ""
+
+    def get(self, name: str) -> str:
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return ""
+
+
+def _validator(resp: _Response) -> str:
+    """The If-Range value for resuming: a strong ETag, else Last-Modified; empty if neither."""
+    etag = resp.get("etag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return resp.get("last-modified")
+
+
+def _content_range_start(value: str) -> int:
+    # "bytes 100-199/1000"
+    try:
+        unit, _, rng = value.partition(" ")
+        if unit.strip().lower() != "bytes":
+            return -1
+        return int(rng.split("-", 1)[0])
+    except ValueError:
+        return -1
+
+
+class Fetcher:
+    """One transfer slot: an easy handle and the logic to get one object through it."""
+
+    def __init__(self, engine: CurlTrio, config: Config, *, cainfo: str = "", rng: random.Random | None = None):
+        self.engine = engine
+        self.config = config
+        self.cainfo = cainfo
+        self.easy = pycurl.Curl()
+        self.rng = rng or random.Random()
+
+    def close(self) -> None:
+        self.easy.close()
+
+    def _setup(self, req: FetchRequest, resp: _Response, sink: Sink, offset_validator: str,
+               timeout_s: float) -> None:
+        c = self.easy
+        c.reset()
+        self.engine.prepare(c)
+        cfg = self.config
+        c.setopt(pycurl.URL, req.link)
+        c.setopt(pycurl.NOSIGNAL, 1)
+        c.setopt(pycurl.FOLLOWLOCATION, 1)
+        c.setopt(pycurl.MAXREDIRS, 10)
+        c.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)  # never file://, even via a redirect
+        c.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        c.setopt(pycurl.FAILONERROR, 1)
+        c.setopt(pycurl.CONNECTTIMEOUT_MS, int(cfg.connect_timeout_s * 1000))
+        c.setopt(pycurl.TIMEOUT_MS, max(1, int(timeout_s * 1000)))
+        # Stall detection: below 1 byte/s for stall_timeout → CURLE_OPERATION_TIMEDOUT, retried. It also gives a
+        # stalled handle a 1 s timer, which is how an abort reaches it (curl_trio._nudge).
+        c.setopt(pycurl.LOW_SPEED_LIMIT, 1)
+        c.setopt(pycurl.LOW_SPEED_TIME, max(1, int(cfg.stall_timeout_s)))
+        c.setopt(pycurl.BUFFERSIZE, chunk_size_for(req.bytes_per_hour, cfg.curl_buffer_size))
+        if self.cainfo:
+            c.setopt(pycurl.CAINFO, self.cainfo)
+        host = req.link.split("://", 1)[-1].split("/", 1)[0].split("@")[-1].split(":")[0].lower()
+        c.setopt(pycurl.USERAGENT, GCS_USER_AGENT if host == "storage.googleapis.com" else USER_AGENT)
+        lines = list(req.headers)
+        if sink.offset > 0 and offset_validator:
+            lines.append(f"Range: bytes={sink.offset}-")
+            lines.append(f"If-Range: {offset_validator}")
+        elif sink.offset == 0:
+            if req.if_none_match:
+                lines.append(f"If-None-Match: {req.if_none_match}")
+            elif req.if_modified_since:
+                lines.append(f"If-Modified-Since: {req.if_modified_since}")
+        c.setopt(pycurl.HTTPHEADER, lines)
+
+        def on_header(line: bytes) -> int | None:
+            if line.startswith(b"HTTP/"):
+                parts = line.split()
+                resp.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+                resp.headers = []
+                resp.final = False
+                return None
+            if line in (b"\r\n", b"\n"):
+                if 300 <= resp.status < 400 and resp.status != 304 and resp.get("location"):
+                    return None  # libcurl follows it; the next response starts with its own status line
+                resp.final = True
+                if resp.status == 206:
+                    if _content_range_start(resp.get("content-range")) != sink.offset:
+                        resp.restart_reason = f"Content-Range {resp.get('content-range')!r} does not start at {sink.offset}"
+                        return 0  # abort: CURLE_WRITE_ERROR
+                elif resp.status == 200 and sink.offset > 0:
+                    sink.reset()  # origin ignored Range, or If-Range saw a new version: start over
+                return None
+            name, sep, value = line.decode("latin-1").partition(":")
+            if sep:
+                resp.headers.append((name.strip(), value.strip()))
+            return None
+
+        c.setopt(pycurl.HEADERFUNCTION, on_header)
+        c.setopt(pycurl.WRITEFUNCTION, sink.write)
+
+    async def fetch(self, req: FetchRequest, fd: int, progress: Progress, *, resume_offset: int = 0,
+                    resume_validator: str = "") -> FetchResult:
+        """Download ``req.link`` into the open file ``fd`` (positioned at ``resume_offset``).
+
+        Args:
+            resume_offset: bytes already in the file from an earlier, interrupted run of this same object.
+            resume_validator: the ETag/Last-Modified those bytes came with; without it they are discarded.
+
+        Returns:
+            The result; ``not_modified`` when the conditional GET answered 304 (the file is then untouched).
+
+        Raises:
+            OriginError: the object cannot be downloaded (``retryable`` False: attempts exhausted or fatal).
+            StoreError: writing the temp file failed.
+            trio.Cancelled: the job was aborted; the transfer has been stopped.
+        """
+        cfg = self.config
+        if resume_offset > 0 and resume_validator:
+            b3, _, _ = hash_file(fd, resume_offset)
+            os.lseek(fd, resume_offset, os.SEEK_SET)
+            sink = Sink(fd, resume_offset, b3)
+            validator = resume_validator
+        else:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            sink = Sink(fd, 0)
+            validator = ""
+        progress.sink = sink
+        timeout_s = req.timeout_s
+        attempt = 0
+        while True:
+            attempt += 1
+            resp = _Response()
+            self._setup(req, resp, sink, validator, timeout_s)
+            if req.bucket is not None:
+                code, msg = await self._perform_throttled(req.bucket, sink)
+            else:
+                code, msg = await self.engine.perform(self.easy)
+            if resp.final and resp.status in (200, 206):
+                cl = resp.get("content-length")
+                if cl.isdigit():
+                    progress.total = int(cl) + (sink.offset - sink.received if resp.status == 206 else 0)
+            status = resp.status or self.easy.getinfo(pycurl.RESPONSE_CODE)
+            if code == 0:
+                if status == 304:
+                    return FetchResult(True, 0, "", resp.headers, status, attempt)
+                expected = progress.total
+                if expected and sink.offset != expected:
+                    verdict = retry.Verdict(True, f'failed to download "{req.link}": got {sink.offset} of '
+                                                  f"{expected} bytes")
+                else:
+                    return FetchResult(False, sink.offset, sink.b3.hexdigest(), resp.headers, status, attempt)
+            elif code == pycurl.E_HTTP_RETURNED_ERROR or (status >= 400 and resp.final):
+                verdict = retry.classify_status(req.link, status)
+            elif code == pycurl.E_WRITE_ERROR and sink.error is not None:
+                raise StoreError(f"writing {req.link} to disk failed: {sink.error}") from sink.error
+            elif code == pycurl.E_WRITE_ERROR and resp.restart_reason:
+                verdict = retry.Verdict(True, f'failed to download "{req.link}": {resp.restart_reason}')
+                sink.reset()
+            else:
+                verdict = retry.classify_curl(req.link, code, msg)
+            if not verdict.retryable or attempt >= cfg.max_attempts:
+                suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
+                raise OriginError(verdict.message + suffix, retryable=False)
+            # Keep the bytes we have if the origin can continue from them; else start over.
+            new_validator = _validator(resp) if resp.final and resp.status in (200, 206) else validator
+            if sink.offset > 0 and new_validator:
+                validator = new_validator
+            elif sink.offset > 0:
+                sink.reset()
+                validator = ""
+            if code == pycurl.E_OPERATION_TIMEDOUT:
+                timeout_s *= 1.2
+            delay = retry.backoff(attempt, base=cfg.retry_base_s, cap=cfg.retry_max_s,
+                                  retry_after=retry.parse_retry_after(resp.get("retry-after"), time.time()),
+                                  rng=self.rng)
+            await trio.sleep(delay)
+
+    async def _perform_throttled(self, bucket: TokenBucket, sink: Sink) -> tuple[int, str]:
+        """Run the transfer with the job's token bucket between libcurl and the sink."""
+        engine, easy = self.engine, self.easy
+        resume_at: list[float] = []
+        wake = trio.Event()
+
+        def write(data: bytes) -> int | None:
+            wait = bucket.take(len(data), trio.current_time())
+            if wait > 0:
+                resume_at.append(trio.current_time() + wait)
+                engine.mark_paused(easy)
+                wake.set()
+                return pycurl.WRITEFUNC_PAUSE  # libcurl keeps the chunk and delivers it again on unpause
+            return sink.write(data)
+
+        easy.setopt(pycurl.WRITEFUNCTION, write)
+
+        async def unpauser() -> None:
+            nonlocal wake
+            while True:
+                await wake.wait()
+                wake = trio.Event()
+                await trio.sleep_until(resume_at.pop())
+                engine.unpause(easy)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(unpauser)
+            result = await engine.perform(easy)
+            nursery.cancel_scope.cancel()
+        return result

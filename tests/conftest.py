@@ -1,0 +1,43 @@
+"""Shared pytest fixtures.
+
+The repository root is put on ``sys.path`` here because ``tests`` is a namespace package (no ``__init__.py``) and
+pytest's default rootdir-relative import mode only adds ``tests/`` itself; without this, ``import tests.origin``
+works under ``python -m pytest`` (cwd on the path) but not under a bare ``pytest``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)
+
+from tests.origin.fixture import Origin  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def origin(tmp_path_factory: pytest.TempPathFactory):
+    """One plain-HTTP test origin for the whole session (see ``tests/origin/fixture.py`` for its URL interface).
+
+    Shared because starting it costs ~0.3 s; tests isolate themselves by using unique object names, and
+    ``origin.data_dir`` is the directory served under ``/files/``.
+    """
+    o = Origin().start(tmp_path_factory.mktemp("origin"))
+    try:
+        yield o
+    finally:
+        o.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_origin(tmp_path_factory: pytest.TempPathFactory):
+    """An HTTPS test origin with a trustme CA; pass ``tls_origin.ca_path`` to the client (e.g. pycurl CAINFO)."""
+    o = Origin().start(tmp_path_factory.mktemp("tls-origin"), tls=True)
+    try:
+        yield o
+    finally:
+        o.stop()

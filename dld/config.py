@@ -46,7 +46,6 @@ class Config:
     gc_after_s: float = 24 * 3600.0  # finished jobs are removed this long after they finish (AIS: 24 h)
     gc_interval_s: float = 600.0
     max_body_bytes: int = 256 * 1024 * 1024  # a multi job's list arrives in one body; bounded
-    max_running_jobs: int = 0  # 0 → 5 × number of mountpaths, as AIS
     shutdown_grace_s: float = 10.0  # SIGTERM: how long in-flight transfers get to reach a resumable point
     log_level: str = "info"
 

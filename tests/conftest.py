@@ -41,3 +41,31 @@ def tls_origin(tmp_path_factory: pytest.TempPathFactory):
         yield o
     finally:
         o.stop()
+
+
+from tests.daemon import DaemonProc  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def dld_daemon(tmp_path_factory: pytest.TempPathFactory):
+    """One ``dld serve`` process shared by tests that only start jobs and read results (use unique buckets)."""
+    d = DaemonProc(tmp_path_factory.mktemp("dld")).start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture
+def make_daemon(tmp_path: Path):
+    """A factory of private daemons, for tests that restart, kill or reconfigure one. All are stopped at the end."""
+    made: list[DaemonProc] = []
+
+    def make(*extra: str, data_dir: Path | None = None, env: dict[str, str] | None = None) -> DaemonProc:
+        d = DaemonProc(data_dir or tmp_path / f"dld{len(made)}", *extra, env=env)
+        made.append(d)
+        return d.start()
+
+    yield make
+    for d in made:
+        d.stop()

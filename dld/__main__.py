@@ -1,0 +1,5 @@
+"""``python -m dld`` is the ``dld`` command."""
+
+from .cli import main
+
+main()

@@ -1,6 +1,7 @@
 """Wiring and lifetime: open the store and the journal, start the engine, the job registry and the API.
 
-``serve`` runs until SIGTERM/SIGINT. On a signal it stops accepting requests, cancels transfers (their jobs
+``serve`` runs until SIGTERM/SIGINT. On a signal it stops accepting requests, stops dispatching, gives running
+transfers ``shutdown_grace_s`` to finish, cancels the rest (their temp files and resume state stay, and their jobs
 resume after a restart), flushes the journal, and returns, so the process exits 0 (systemd's
 ``Restart=on-failure`` does not restart a clean stop).
 """
@@ -67,8 +68,14 @@ async def serve(config: Config, *, task_status: trio.TaskStatus[tuple[str, int]]
         async with trio.open_nursery() as nursery:
             await nursery.start(engine.run)
             await nursery.start(registry.run)
-            listeners = await nursery.start(partial(
-                trio.serve_tcp, partial(_conn, route=route, max_body=config.max_body_bytes), port, host=host))
+            api_scope = trio.CancelScope()
+
+            async def api(task_status: trio.TaskStatus[list[trio.SocketListener]]) -> None:
+                with api_scope:
+                    await trio.serve_tcp(partial(_conn, route=route, max_body=config.max_body_bytes), port,
+                                         host=host, task_status=task_status)
+
+            listeners = await nursery.start(api)
             bound = listeners[0].socket.getsockname()
             addr = (bound[0], bound[1])
             (config.data_dir / "listen.addr").write_text(f"{addr[0]}:{addr[1]}\n")
@@ -78,6 +85,8 @@ async def serve(config: Config, *, task_status: trio.TaskStatus[tuple[str, int]]
                 async for signum in signals:
                     log.info("dld: %s received, shutting down", signal.Signals(signum).name)
                     break
+            api_scope.cancel()  # stop taking requests
+            await registry.shutdown(config.shutdown_grace_s)
             nursery.cancel_scope.cancel()
     finally:
         journal.close()

@@ -22,7 +22,7 @@ import google_crc32c
 cdef class Sink:
     """Appends received bytes to ``fd`` (opened by the caller, positioned at ``offset``) and hashes them."""
 
-    cdef int fd
+    cdef public int fd
     cdef public long long offset      # bytes in the file so far (resumed bytes included)
     cdef public long long received    # body bytes received in this attempt
     cdef public object b3

@@ -69,5 +69,10 @@ class Jogger:
             lot.unpark_all()
         return list(q)
 
+    def drop_all(self) -> None:
+        """Forget every queued task (shutdown: they have no outcome, so they run again after restart)."""
+        for job_id in list(self._queues):
+            self.drop(job_id)
+
     def queued(self) -> int:
         return sum(len(q) for q in self._queues.values())

@@ -11,6 +11,9 @@ Theory of operation:
   every item has an outcome in the journal (the low-water mark a restarted daemon resumes from).
 * Multi jobs keep their (name, link) list in ``items`` so dispatching reads it in pages instead of holding it.
 * Reads that can be large (finished tasks, errors, manifests) are generators over a cursor, fetched in pages.
+* ``frontier`` is a reservation made *before* dispatching: no item at or above it has been dispatched. It is
+  raised a thousand items at a time with its own small commit, so after a crash the items that may have been
+  published without a journaled outcome are exactly those in ``[cursor, frontier)``.
 * ``PRAGMA user_version`` is the schema version. A journal from a newer dld, or one SQLite says is corrupt, is
   refused with a message saying what to do; an older one is migrated in place.
 """
@@ -25,7 +28,7 @@ from typing import Any
 
 from ..errors import JournalError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BATCH_MAX = 1000
 BATCH_INTERVAL_S = 0.2
 
@@ -44,6 +47,7 @@ CREATE TABLE IF NOT EXISTS jobs(
     total INTEGER NOT NULL,
     all_dispatched INTEGER NOT NULL DEFAULT 0,
     cursor INTEGER NOT NULL DEFAULT 0,
+    frontier INTEGER NOT NULL DEFAULT 0,
     finished_cnt INTEGER NOT NULL DEFAULT 0,
     scheduled_cnt INTEGER NOT NULL DEFAULT 0,
     skipped_cnt INTEGER NOT NULL DEFAULT 0,
@@ -75,8 +79,13 @@ CREATE TABLE IF NOT EXISTS outcomes(
 CREATE INDEX IF NOT EXISTS outcomes_by_kind ON outcomes(job_id, outcome, name);
 """
 
+# _MIGRATIONS[v] turns schema v into v + 1.
+_MIGRATIONS = {
+    1: "ALTER TABLE jobs ADD COLUMN frontier INTEGER NOT NULL DEFAULT 0;",
+}
+
 _JOB_COLS = ("id", "seq", "spec", "description", "xaction_id", "started_ns", "finished_ns", "aborted", "total",
-             "all_dispatched", "cursor", "finished_cnt", "scheduled_cnt", "skipped_cnt", "error_cnt")
+             "all_dispatched", "cursor", "frontier", "finished_cnt", "scheduled_cnt", "skipped_cnt", "error_cnt")
 _COUNTER_COLS = ("finished_ns", "aborted", "total", "all_dispatched", "cursor", "finished_cnt", "scheduled_cnt",
                  "skipped_cnt", "error_cnt")
 
@@ -128,9 +137,14 @@ class Journal:
                 f"journal {self.path} has schema version {version}, newer than this dld understands "
                 f"({SCHEMA_VERSION}). Run the newer dld, or point --data-dir elsewhere."
             )
-        self.db.execute("PRAGMA integrity_check(1)").fetchone()
-        if version < SCHEMA_VERSION:
+        (ok,) = self.db.execute("PRAGMA quick_check(1)").fetchone()
+        if ok != "ok":
+            raise sqlite3.DatabaseError(f"integrity check failed: {ok}")
+        if version == 0:
             self.db.executescript("BEGIN;" + _SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+            return
+        for v in range(version, SCHEMA_VERSION):
+            self.db.executescript("BEGIN;" + _MIGRATIONS[v] + f"PRAGMA user_version={v + 1};COMMIT;")
 
     def close(self) -> None:
         self.flush()
@@ -160,6 +174,10 @@ class Journal:
         self._dirty[outcome.job_id] = counters
         if len(self._batch) >= BATCH_MAX:
             self.flush()
+
+    def reserve_frontier(self, job_id: str, frontier: int) -> None:
+        """Durably promise that no item at or above ``frontier`` has been dispatched (committed at once)."""
+        self.db.execute("UPDATE jobs SET frontier=? WHERE id=?", (frontier, job_id))
 
     def update_job(self, job_id: str, counters: dict[str, Any]) -> None:
         """Queue a change of a job's header (finished, aborted, all_dispatched, cursor) for the next flush."""

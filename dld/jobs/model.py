@@ -61,6 +61,8 @@ class Task:
     start_ns: int = 0
     progress: Progress = field(default_factory=Progress)
     scope: trio.CancelScope | None = None
+    fd: int = -1  # the open temp file while transferring (the checkpointer fdatasyncs a dup of it)
+    durable: int = 0  # bytes of the temp file known to be on disk
 
 
 @dataclass(slots=True, eq=False, kw_only=True)
@@ -75,6 +77,7 @@ class Job:
     aborted: bool = False
     all_dispatched: bool = False
     cursor: int = 0
+    frontier: int = 0  # journaled reservation: no item at or above it has been dispatched
     finished_cnt: int = 0
     scheduled_cnt: int = 0
     skipped_cnt: int = 0
@@ -126,7 +129,8 @@ class Job:
 
     def row(self) -> dict[str, Any]:
         return {"id": self.id, "seq": self.seq, "spec": self.spec.to_json(), "description": self.spec.description,
-                "xaction_id": self.xaction_id, "started_ns": self.started_ns, **self.counters()}
+                "xaction_id": self.xaction_id, "started_ns": self.started_ns, "frontier": self.frontier,
+                **self.counters()}
 
     def mark_finished(self) -> None:
         self.transition(Event.DRAINED)

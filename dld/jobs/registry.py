@@ -12,12 +12,20 @@ Theory of operation:
   are cancelled and recorded as errors; the job finishes once they have let go.
 * A finished job is removed on request (``remove``, 400 while running) or by the GC ``gc_after_s`` after it
   finished. Unfinished jobs are never GC'd (AIS would, §2.15.3).
-* At start-up, jobs are loaded from the journal; unfinished, unaborted ones resume from their cursor.
+* At start-up, jobs are loaded from the journal; unfinished, unaborted ones resume from their cursor. Items in
+  ``[cursor, frontier)`` without a journaled outcome may have been published just before a crash: if the stored
+  object says this job and index wrote it, it counts as done and is not fetched again. Temp files that belong to
+  no resumable job are deleted.
+* Shutdown (SIGTERM): dispatchers stop, queued tasks are dropped (they have no outcome, so they run after restart),
+  running transfers get ``shutdown_grace_s`` to finish, then are cancelled with their temp files kept for resume.
+* A checkpointer task fdatasyncs long transfers every ``CHECKPOINT_S`` so their resume state can name a durable
+  offset: after a reboot (unlike a crash, which keeps the page cache) only that much of a temp file is trusted.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from typing import TYPE_CHECKING
@@ -25,12 +33,12 @@ from typing import TYPE_CHECKING
 import trio
 
 from ..errors import BadRequest, Conflict, NotFound
-from ..store import hrw
+from ..store import hrw, partial
 from ..transfer.fetch import Fetcher
 from ..wire import JobSpec, StartRequest, new_job_id
 from . import enumerate as enum_
 from .jogger import Jogger
-from .journal import FAILED, SKIPPED, Outcome
+from .journal import DONE, FAILED, SKIPPED, Outcome
 from .model import Event, Job, Task
 from .runner import run_task
 
@@ -41,6 +49,11 @@ if TYPE_CHECKING:
     from ..store.local import Store
     from ..transfer.curl_trio import CurlTrio
     from .journal import Journal
+
+
+FRONTIER_STEP = 1000  # items reserved per frontier commit
+CHECKPOINT_S = 2.0
+CHECKPOINT_BYTES = 64 * 1024 * 1024  # fdatasync a transfer's temp file once it has grown this much unsynced
 
 
 class Registry:
@@ -57,6 +70,9 @@ class Registry:
         self._mp_ids = [m.id for m in store.mountpaths]
         self._nursery: trio.Nursery | None = None
         self._seq = journal.max_seq()
+        self.stopping = False
+        self._running = 0  # tasks being transferred, all jobs
+        self._idle = trio.Event()
 
     # ---- lifetime ----------------------------------------------------------------------------------------------
 
@@ -68,8 +84,38 @@ class Registry:
                     nursery.start_soon(self._worker, jogger)
             nursery.start_soon(self._flusher)
             nursery.start_soon(self._gc_loop)
+            nursery.start_soon(self._checkpointer)
             self._restore()
+            self._clean_temp()
             task_status.started()
+
+    def _clean_temp(self) -> None:
+        """Delete temp files no resumable job owns (finished, aborted, removed jobs; interrupted destroys)."""
+        import shutil
+
+        live = {j.id for j in self.jobs.values() if not j.finished_ns}
+        for mp in self.store.mountpaths:
+            for entry in mp.tmp.iterdir():
+                if entry.name.startswith("destroy-"):
+                    shutil.rmtree(entry, ignore_errors=True)
+                elif entry.name.rsplit(".", 1)[0] not in live:
+                    entry.unlink(missing_ok=True)
+
+    async def shutdown(self, grace_s: float) -> None:
+        """Stop dispatching, let running transfers finish for up to ``grace_s``, then cancel them (resumable)."""
+        self.stopping = True
+        for job in self.jobs.values():
+            if not job.finished_ns:
+                job.dispatch_scope.cancel()
+        for jogger in self.joggers:
+            jogger.drop_all()
+        with trio.move_on_after(grace_s):
+            while self._running > 0:
+                self._idle = trio.Event()
+                await self._idle.wait()
+        self.journal.flush()
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
 
     def _restore(self) -> None:
         for row in self.journal.jobs():
@@ -77,7 +123,7 @@ class Registry:
             job = Job(id=row["id"], spec=spec, xaction_id=row["xaction_id"], seq=row["seq"],
                       started_ns=row["started_ns"], total=row["total"], finished_ns=row["finished_ns"],
                       aborted=bool(row["aborted"]), all_dispatched=bool(row["all_dispatched"]),
-                      cursor=row["cursor"], finished_cnt=row["finished_cnt"], scheduled_cnt=row["scheduled_cnt"],
+                      cursor=row["cursor"], frontier=row["frontier"], finished_cnt=row["finished_cnt"], scheduled_cnt=row["scheduled_cnt"],
                       skipped_cnt=row["skipped_cnt"], error_cnt=row["error_cnt"])
             self.jobs[job.id] = job
             if job.finished_ns:
@@ -154,12 +200,18 @@ class Registry:
     async def _dispatch(self, job: Job) -> None:
         with job.dispatch_scope:
             done = self.journal.outcome_indices(job.id, job.cursor)
+            uncertain_end = job.frontier  # [cursor, frontier) may hold objects published without an outcome
             for batch in enum_.items(job.spec, job.id, self.journal, job.cursor):
                 for item in batch:
                     if item.idx in done:
                         job.complete_index(item.idx)
                         continue
+                    if item.idx >= job.frontier:
+                        job.frontier = item.idx + FRONTIER_STEP
+                        self.journal.reserve_frontier(job.id, job.frontier)
                     job.scheduled_cnt += 1
+                    if item.idx < uncertain_end and not item.error and self._already_published(job, item):
+                        continue
                     if item.error:
                         self._record(job, Outcome(job_id=job.id, idx=item.idx, name=item.name, link=item.link,
                                                   outcome=FAILED, error=item.error, start_ns=time.time_ns(),
@@ -175,10 +227,12 @@ class Registry:
                         self._release(job)
                         raise
                 await trio.lowlevel.checkpoint()
-            if job.state.name == "DISPATCHING":
+            if job.state.name == "DISPATCHING" and not self.stopping:
                 job.all_dispatched = True
                 job.transition(Event.ALL_DISPATCHED)
                 self.journal.update_job(job.id, job.counters())
+        if self.stopping:
+            return  # the job stays unfinished in the journal and resumes after restart
         # Drain: wait for queued and running tasks (an abort drops the queued ones and cancels the rest).
         while job.inflight > 0:
             job.drained = trio.Event()
@@ -186,6 +240,21 @@ class Registry:
         job.mark_finished()
         self.journal.update_job(job.id, job.counters())
         self.journal.flush()
+
+    def _already_published(self, job: Job, item: enum_.Item) -> bool:
+        """A resumed item whose object this job already published (crash before the outcome was journaled)."""
+        try:
+            meta = self.store.head(job.spec.bck, item.name)
+        except OSError:
+            return False
+        if meta is None or meta.job != f"{job.id}/{item.idx}":
+            return False
+        now = time.time_ns()
+        self._record(job, Outcome(job_id=job.id, idx=item.idx, name=item.name, link=item.link, outcome=DONE,
+                                  size=meta.size, total=meta.size, blake3=meta.blake3,
+                                  etag=meta.custom.get("ETag", ""), last_modified=meta.custom.get("Last-Modified", ""),
+                                  start_ns=meta.atime_ns, end_ns=now))
+        return True
 
     def _release(self, job: Job) -> None:
         job.inflight -= 1
@@ -201,6 +270,7 @@ class Registry:
                 task = await jogger.get()
                 job = task.job
                 job.running[task.idx] = task
+                self._running += 1
                 try:
                     outcome = await run_task(task, fetcher, self.store, self.config)
                 except Exception as e:  # a bug: fail this object, keep the daemon and the job going
@@ -212,6 +282,9 @@ class Registry:
                     fetcher = Fetcher(self.engine, self.config, cainfo=self.cainfo)
                 finally:
                     del job.running[task.idx]
+                    self._running -= 1
+                    if self._running == 0:
+                        self._idle.set()
                 if outcome is not None:
                     self._record(job, outcome)
                 self._release(job)
@@ -236,6 +309,27 @@ class Registry:
         while True:
             await trio.sleep(BATCH_INTERVAL_S)
             self.journal.flush()
+
+    async def _checkpointer(self) -> None:
+        while True:
+            await trio.sleep(CHECKPOINT_S)
+            for job in list(self.jobs.values()):
+                for task in list(job.running.values()):
+                    if task.fd >= 0 and task.progress.downloaded - task.durable >= CHECKPOINT_BYTES:
+                        await self._checkpoint(task)
+
+    async def _checkpoint(self, task: Task) -> None:
+        fd, offset = task.fd, task.progress.downloaded
+        dup = os.dup(fd)  # our own reference: the task may close its fd while we sync
+        try:
+            await trio.to_thread.run_sync(os.fdatasync, dup)
+            if task.fd == fd and task.idx in task.job.running:  # still the same transfer, not yet published
+                st = partial.read(dup)
+                if st is not None:
+                    partial.write(dup, st.link, st.validator, offset)
+                    task.durable = offset
+        finally:
+            os.close(dup)
 
     async def _gc_loop(self) -> None:
         while True:

@@ -7,8 +7,10 @@ Rules:
 * Unless the job forces it, an object that is already stored with an ``ETag`` (else ``Last-Modified``) is
   fetched with a conditional GET; a 304 leaves the object and its metadata untouched and counts as skipped.
 * An aborted task (the job's abort cancels the task's scope) removes its temp file and records the AIS error text
-  ``…: context canceled``. A task cancelled because the daemon is shutting down records nothing, so the job resumes
-  it after restart.
+  ``…: context canceled``. A task cancelled because the daemon is shutting down records nothing and keeps its temp
+  file with its resume state (``store/partial.py``), so after a restart the same task continues from those bytes.
+* A published object carries ``job = "<job id>/<index>"`` in its metadata, so a job resumed after a crash
+  recognizes objects it published just before the crash, whose outcome the journal had not yet committed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import trio
 
 from ..errors import OriginError, StoreError
 from ..provider_headers import custom_metadata_from_headers
+from ..store import partial
 from ..store.meta import ObjectMeta
 from ..transfer.fetch import Fetcher, FetchRequest
 from .journal import DONE, FAILED, SKIPPED, Outcome
@@ -54,8 +57,15 @@ async def run_task(task: Task, fetcher: Fetcher, store: Store, config: Config) -
             if req.if_none_match and not req.if_none_match.startswith(("\"", "W/")):
                 req.if_none_match = f'"{req.if_none_match}"'  # AIS stores ETags unquoted
             fd = os.open(tmp, os.O_RDWR | os.O_CREAT, 0o644)
+            keep_tmp = False
             try:
-                res = await fetcher.fetch(req, fd, task.progress)
+                offset, validator = partial.resumable_offset(fd, task.link)
+                task.fd, task.durable = fd, offset
+                try:
+                    res = await fetcher.fetch(req, fd, task.progress, resume_offset=offset, resume_validator=validator)
+                except trio.Cancelled:
+                    keep_tmp = not job.aborted  # shutting down: the bytes stay for the resumed job
+                    raise
                 if res.not_modified:
                     outcome.outcome = SKIPPED
                     outcome.size = prev.size if prev else 0
@@ -63,7 +73,9 @@ async def run_task(task: Task, fetcher: Fetcher, store: Store, config: Config) -
                 else:
                     custom = custom_metadata_from_headers(task.link, res.headers)
                     custom["link"] = task.link
-                    meta = ObjectMeta(size=res.size, blake3=res.blake3, atime_ns=task.start_ns, custom=custom)
+                    meta = ObjectMeta(size=res.size, blake3=res.blake3, atime_ns=task.start_ns, custom=custom,
+                                      job=f"{job.id}/{task.idx}")
+                    partial.clear(fd)
                     store.publish(tmp, spec.bck, task.name, meta, fd=fd)
                     outcome.outcome = DONE
                     outcome.size = res.size
@@ -72,8 +84,10 @@ async def run_task(task: Task, fetcher: Fetcher, store: Store, config: Config) -
                     outcome.last_modified = custom.get("Last-Modified", "")
                 outcome.total = task.progress.total or outcome.size
             finally:
+                task.fd = -1
                 os.close(fd)
-                _unlink(tmp)
+                if not keep_tmp:
+                    _unlink(tmp)
         except OriginError as e:
             outcome.error = e.message
         except StoreError as e:

@@ -53,6 +53,7 @@ class ObjectMeta:
     atime_ns: int = 0           # when the object was (re)written; AIS exposes it as ais-atime
     version: int = 1            # bumped each time dld replaces the object, as AIS bumps its own version
     custom: dict[str, str] = field(default_factory=dict)
+    job: str = ""               # "<job id>/<item index>" that wrote it: a resumed job recognizes its own work
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True).encode()
@@ -61,7 +62,7 @@ class ObjectMeta:
     def from_bytes(cls, data: bytes) -> ObjectMeta:
         d = json.loads(data)
         return cls(size=int(d["size"]), blake3=d.get("blake3", ""), atime_ns=int(d.get("atime_ns", 0)),
-                   version=int(d.get("version", 1)), custom=dict(d.get("custom", {})))
+                   version=int(d.get("version", 1)), custom=dict(d.get("custom", {})), job=d.get("job", ""))
 
 
 @dataclass(frozen=True, slots=True)

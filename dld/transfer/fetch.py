@@ -30,6 +30,7 @@ import trio
 
 from .._fast.sink import Sink, hash_file
 from ..errors import OriginError, StoreError
+from ..store import partial
 from . import retry
 from .limits import TokenBucket, chunk_size_for
 
@@ -120,6 +121,7 @@ class Fetcher:
         self.cainfo = cainfo
         self.easy = pycurl.Curl()
         self.rng = rng or random.Random()
+        self.record_resume = True  # keep the temp file's resume state (dld.store.partial) as headers arrive
 
     def close(self) -> None:
         self.easy.close()
@@ -176,6 +178,8 @@ class Fetcher:
                         return 0  # abort: CURLE_WRITE_ERROR
                 elif resp.status == 200 and sink.offset > 0:
                     sink.reset()  # origin ignored Range, or If-Range saw a new version: start over
+                if resp.status in (200, 206) and self.record_resume:
+                    partial.write(sink.fd, req.link, _validator(resp), sink.offset)
                 return None
             name, sep, value = line.decode("latin-1").partition(":")
             if sep:

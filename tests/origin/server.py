@@ -603,7 +603,10 @@ class Conn:
                     await self.handle(ev)
                 except SocketGone:
                     return
-                except _SOCK_ERRORS:
+                except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+                    return  # the client went away mid-response: normal for fault tests
+                except OSError:
+                    log("I/O error while serving:\n" + traceback.format_exc())
                     return
                 except Exception:
                     log("internal error:\n" + traceback.format_exc())

@@ -285,7 +285,7 @@ def test_parse_range(header, size, want):
 def test_parse_range_unsatisfiable(header, size):
     with pytest.raises(O.RangeNotSatisfiable) as ei:
         O.parse_range(header, size)
-    assert ei.value.status == 416 and ei.value.content_range == f"bytes */{size}"
+    assert ei.value.status == 416 and ei.value.headers == [("Content-Range", f"bytes */{size}")]
 
 
 @pytest.mark.parametrize("value,want", [

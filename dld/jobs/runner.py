@@ -63,8 +63,11 @@ async def run_task(task: Task, fetcher: Fetcher, store: Store, config: Config) -
                 task.fd, task.durable = fd, offset
                 try:
                     res = await fetcher.fetch(req, fd, task.progress, resume_offset=offset, resume_validator=validator)
-                except trio.Cancelled:
-                    keep_tmp = not job.aborted  # shutting down: the bytes stay for the resumed job
+                except BaseException as e:
+                    # Cancelled (or a group of them, from the throttled fetch's nursery): when the daemon is
+                    # shutting down, the bytes stay for the resumed job; an abort deletes them.
+                    if not isinstance(e, Exception):
+                        keep_tmp = not job.aborted
                     raise
                 if res.not_modified:
                     outcome.outcome = SKIPPED

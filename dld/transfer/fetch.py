@@ -112,6 +112,17 @@ def _content_range_start(value: str) -> int:
         return -1
 
 
+def _unsatisfied_size(value: str) -> int:
+    # "bytes */1000" (RFC 9110 §14.4) → 1000; anything else → -1
+    unit, _, rest = value.partition(" ")
+    if unit.strip().lower() != "bytes" or not rest.startswith("*/"):
+        return -1
+    try:
+        return int(rest[2:])
+    except ValueError:
+        return -1
+
+
 class Fetcher:
     """One transfer slot: an easy handle and the logic to get one object through it."""
 
@@ -241,6 +252,18 @@ class Fetcher:
                                                   f"{expected} bytes")
                 else:
                     return FetchResult(False, sink.offset, sink.b3.hexdigest(), resp.headers, status, attempt)
+            elif status == 416 and sink.offset > 0:
+                # We asked for bytes past our offset with If-Range; a 416 means the validator still matched and
+                # there is nothing after the offset. If the size it reports is our offset, we already have it all.
+                if _unsatisfied_size(resp.get("content-range")) == sink.offset:
+                    headers = resp.headers
+                    if not any(k.lower() in ("etag", "last-modified") for k, _ in headers):
+                        key = "ETag" if validator.startswith(('"', "W/")) else "Last-Modified"
+                        headers = [*headers, (key, validator)]
+                    return FetchResult(False, sink.offset, sink.b3.hexdigest(), headers, 200, attempt)
+                verdict = retry.Verdict(True, f'failed to download "{req.link}": status 416 for a resumed range')
+                sink.reset()
+                validator = ""
             elif code == pycurl.E_HTTP_RETURNED_ERROR or (status >= 400 and resp.final):
                 verdict = retry.classify_status(req.link, status)
             elif code == pycurl.E_WRITE_ERROR and sink.error is not None:

@@ -2,7 +2,7 @@
 
 AIS refills its bucket to full once a minute, so a job bursts a minute's budget and then stalls for the rest of
 the minute. This bucket refills continuously (``rate`` bytes per second, computed at every call) and holds at
-most ``burst`` bytes, so the long-run rate is the same and the short-run rate is smooth.
+most ``burst`` bytes (a quarter second of budget), so the long-run rate is the same and the short-run rate is smooth.
 
 A chunk already received cannot be refused, so the bucket lets one chunk overdraw it (tokens go negative) and
 then asks the transfer to pause until the debt is repaid. The transfer's chunk size is capped to about a quarter
@@ -15,6 +15,7 @@ import math
 
 SECONDS_PER_HOUR = 3600.0
 MIN_CHUNK = 1024  # libcurl's smallest CURLOPT_BUFFERSIZE
+BURST_S = 0.25  # budget a quiet job may save up: smooth at sub-second scale, yet no stutter between chunks
 
 
 class TokenBucket:
@@ -22,7 +23,7 @@ class TokenBucket:
 
     def __init__(self, bytes_per_hour: int, now: float) -> None:
         self.rate = bytes_per_hour / SECONDS_PER_HOUR  # bytes per second
-        self.burst = max(self.rate, 1.0)  # at most one second of budget saved up
+        self.burst = max(self.rate * BURST_S, 1.0)  # at most a quarter second of budget saved up
         self.tokens = self.burst
         self.stamp = now
 

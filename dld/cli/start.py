@@ -93,7 +93,7 @@ def plan_download(src: str, dst: str, opts: DownloadOptions) -> Plan:
         return Plan({"type": "single", **base, "link": link, "object_name": path})
     assert backend is not None or not link  # only cloud sources (or no link at all) get here
     prov = backend.provider if backend is not None else ""
-    if backend is None or backend.prefix == "" and opts.object_list is None:
+    if backend is None or (backend.prefix == "" and opts.object_list is None):
         raise BadRequest(f'cluster is not configured with "{prov}" provider: cannot download remote bucket')
     if not fetchable:
         raise BadRequest(f'cluster is not configured with "{prov}" provider: cannot download bucket\'s objects')
@@ -155,7 +155,7 @@ def _background(job_id: str) -> None:
         done(monitor_msg(job_id))
 
 
-@click.command("download", context_settings={"ignore_unknown_options": False})
+@click.command("download")
 @click.argument("args", nargs=-1, metavar="SOURCE DESTINATION")
 @click.option("--description", "--desc", default="", help="Job description (list and --regex match it).")
 @click.option("--download-timeout", type=DurationType(),

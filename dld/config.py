@@ -30,6 +30,9 @@ class Config:
     data_dir: Path = field(default_factory=default_data_dir)
     mountpaths: tuple[Path, ...] = ()  # empty → one mountpath, <data_dir>/mp0
     ca_file: str = ""  # extra CA bundle for origins signed by a private CA (added to the system store)
+    # Pin host names to addresses, as curl --resolve: "host:port:address" entries (e.g. a mirror of a public
+    # bucket's host on the local network).
+    resolve: tuple[str, ...] = ()
     # AIS runs one transfer per disk; that starves small objects. 16 concurrent transfers per mountpath keep a
     # disk busy on 64 KiB objects (engine-notes §3a) without thrashing it on big ones.
     transfers_per_mountpath: int = 16
@@ -70,6 +73,10 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         return tuple(Path(v) for v in value)
     if name == "data_dir":
         return Path(value)
+    if name == "resolve":
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        return tuple(str(v) for v in value)
     if isinstance(default, bool):
         if isinstance(value, str):
             return value.strip().lower() in ("1", "true", "yes", "on")

@@ -63,11 +63,17 @@ def classify_link(link: str) -> LinkKind:
         ``"gcp"`` for host ``storage.googleapis.com``, or ``www.googleapis.com`` with ``/storage/v1`` in the
         path; else ``"aws"`` if the whole link matches the unanchored S3 regex; else ``"azure"`` if the host
         contains ``.blob.core.windows.net``; else ``"web"``. An unparsable link has no host (upstream would
-        crash) and can still be ``"aws"`` by the regex.
+        crash) and can still be ``"aws"`` by the regex. The host is compared without its port (AIS compares
+        ``url.Host``, port included, so ``storage.googleapis.com:443`` would be "web" there: a GCS link with an
+        explicit port is still GCS).
     """
     try:
         u = go_url_parse(link)
-        host, path = u.host, u.path
+        host, path = u.host.lower(), u.path
+        if host.startswith("["):
+            host = host.split("]", 1)[0] + "]"
+        else:
+            host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     except BadRequest:
         host = path = ""
     if host == _GS_STORAGE_HOST or (host == _GS_API_HOST and _GS_API_PATH in path):

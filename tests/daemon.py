@@ -114,7 +114,11 @@ class DaemonProc:
         r = conn.getresponse()
         out = r.read()
         conn.close()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, out
+        headers: dict[str, str] = {}
+        for k, v in r.getheaders():  # repeated headers joined with ", ", as RFC 9110 §5.3 allows
+            k = k.lower()
+            headers[k] = f"{headers[k]}, {v}" if k in headers else v
+        return r.status, headers, out
 
     def api(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
         status, _, data = self.request(method, path, body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import NotFound
-from . import buckets, download, objects
+from . import buckets, download, objects, verify
 from .http import Request, Response
 
 if TYPE_CHECKING:
@@ -15,6 +15,7 @@ _PREFIXES = (
     ("/v1/download", download.handle),
     ("/v1/buckets", buckets.handle),
     ("/v1/objects", objects.handle),
+    ("/v1/verify", verify.handle),
 )
 
 

@@ -1,20 +1,61 @@
-"""Top-level click group and ``dld serve``."""
+"""Top-level click group, ``dld serve``, and where the client commands are attached (with their AIS aliases).
+
+Command tree (AIS spellings kept as aliases, reference §4.1)::
+
+    dld serve                                  run the daemon
+    dld download SRC DST   | dld start download | dld job start download
+    dld show job [download] [JOB_ID]           | dld job show ...
+    dld stop [download] [JOB_ID]               | dld job stop ...
+    dld job rm [download] [JOB_ID]
+    dld wait [download] JOB_ID                 | dld job wait ...
+    dld bucket create|ls|rm, dld ls, dld get, dld object get|rm
+
+Errors from the daemon (``DaemonError``) and an unreachable daemon (``DaemonUnreachable``) are turned into
+``Error: ...`` + exit code 1 here, once, for every command.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import click
 
 from .. import config as config_mod
 from ..errors import DldError
+from .buckets import bucket_group, get_object, list_objects, object_group
+from .client import DEFAULT_ENDPOINT, DaemonError, DaemonUnreachable
+from .context import CliState
+from .jobs import remove_job, show_job, stop_job, wait_job
+from .start import download
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Root(click.Group):
+    """The root group: translates client errors into click errors for every subcommand."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DaemonError as e:
+            raise click.ClickException(e.message) from None
+        except DaemonUnreachable as e:
+            raise click.ClickException(
+                f"cannot reach the dld daemon at {e.endpoint} ({e.reason}). Is it running? "
+                "Start it with 'dld serve' (or 'make run'), or point --endpoint / DLD_ENDPOINT at it.") from None
+
+
+@click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dld")
-def cli() -> None:
-    """dld: a download daemon that fills local buckets from URLs, URL templates and cloud buckets."""
+@click.option("--endpoint", envvar="DLD_ENDPOINT", default=DEFAULT_ENDPOINT, show_default=True, metavar="URL",
+              help="The daemon to talk to (env DLD_ENDPOINT).")
+@click.pass_context
+def cli(ctx: click.Context, endpoint: str) -> None:
+    """dld: a download daemon that fills local buckets from URLs, URL templates and cloud buckets.
+
+    Shell completion (bash): eval "$(_DLD_COMPLETE=bash_source dld)"; zsh: zsh_source; fish: fish_source.
+    """
+    ctx.obj = CliState(endpoint=endpoint)
 
 
 @cli.command()
@@ -43,6 +84,37 @@ def serve(listen: str | None, data_dir: str | None, mountpaths: tuple[str, ...],
         trio.run(serve_daemon, cfg)
     except DldError as e:
         raise click.ClickException(e.message) from None
+
+
+@cli.group("start")
+def start_group() -> None:
+    """Start a job (AIS spelling: 'start download SRC DST')."""
+
+
+@cli.group("show")
+def show_group() -> None:
+    """Show jobs (AIS spelling: 'show job [download] [JOB_ID]')."""
+
+
+@cli.group("job")
+def job_group() -> None:
+    """Job commands in AIS's 'ais job ...' spelling: start, show, stop, wait, rm."""
+
+
+for _group in (cli, start_group):
+    _group.add_command(download)
+cli.add_command(stop_job)
+cli.add_command(wait_job)
+show_group.add_command(show_job)
+job_group.add_command(start_group)
+job_group.add_command(show_job, "show")
+job_group.add_command(stop_job)
+job_group.add_command(wait_job)
+job_group.add_command(remove_job)
+cli.add_command(bucket_group)
+cli.add_command(list_objects)
+cli.add_command(get_object)
+cli.add_command(object_group)
 
 
 def main() -> None:

@@ -30,9 +30,9 @@ from dld.names import go_quote
 from dld.wire import ZERO_TIME, JobView, job_string
 
 __all__ = [
-    "ais_cname", "done_cnt", "downloaded_msg", "failed_warning", "format_size", "go_quote", "is_finished",
-    "job_list_lines", "job_view", "monitor_msg", "parse_duration_flag", "parse_go_time", "parse_size", "plural",
-    "sort_jobs", "status_lines", "tab_lines", "total_cnt",
+    "ais_cname", "done_cnt", "downloaded_msg", "failed_warning", "format_size", "is_finished", "job_list_lines",
+    "job_row", "job_view", "list_json", "monitor_msg", "parse_duration_flag", "parse_go_time", "parse_size",
+    "plural", "sort_jobs", "status_lines", "tab_lines", "total_cnt", "xaction_lines",
 ]
 
 MIN_TOTAL_CNT = 10  # below this many files AIS always lists the current tasks and prints no percentage
@@ -202,9 +202,9 @@ def xaction_lines(job: dict[str, Any], headers: bool = True) -> list[str]:
     return tab_lines(([hdr] if headers else []) + [row])
 
 
-def list_json(jobs: list[dict[str, Any]]) -> str:
-    """``--json``: the list as AIS's ``teb`` prints JSON (4-space indent)."""
-    return json.dumps(jobs, indent=4)
+def list_json(doc: Any) -> str:
+    """``--json``: a job list or status as AIS's ``teb`` prints JSON (4-space indent)."""
+    return json.dumps(doc, indent=4)
 
 
 # ---- one job's status ------------------------------------------------------------------------------------------

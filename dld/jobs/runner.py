@@ -4,8 +4,12 @@ Rules:
 
 * A reader never sees a partial object: bytes go to a temp file owned by ``<job id>.<index>`` on the object's
   mountpath, which is renamed into place only when complete (``Store.publish``).
-* Unless the job forces it, an object that is already stored with an ``ETag`` (else ``Last-Modified``) is
-  fetched with a conditional GET; a 304 leaves the object and its metadata untouched and counts as skipped.
+* Unless the job forces it, an object that is already stored is checked for change first:
+  - a cloud link (GCS, S3, Azure by host) is HEADed and compared with AIS's ``CheckEq`` (generation/version,
+    ETag, md5, crc32c); equal → skipped. A failed HEAD fails this object only (AIS stops the whole job, §2.15.2).
+  - any other link is fetched with a conditional GET (``If-None-Match`` with the stored ETag, else
+    ``If-Modified-Since``): a 304 leaves the object and its metadata untouched and counts as skipped, and costs
+    no extra round trip. (AIS re-downloads web links every time.)
 * An aborted task (the job's abort cancels the task's scope) removes its temp file and records the AIS error text
   ``…: context canceled``. A task cancelled because the daemon is shutting down records nothing and keeps its temp
   file with its resume state (``store/partial.py``), so after a restart the same task continues from those bytes.
@@ -22,7 +26,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ..errors import OriginError, StoreError
-from ..provider_headers import custom_metadata_from_headers
+from ..provider_headers import classify_link, compare_objects, custom_metadata_from_headers
 from ..store import partial
 from ..store.meta import ObjectMeta
 from ..transfer.fetch import Fetcher, FetchRequest
@@ -45,6 +49,15 @@ async def run_task(task: Task, fetcher: Fetcher, store: Store, config: Config) -
         task.scope = scope
         try:
             prev = None if spec.force else store.head(spec.bck, task.name)
+            cloud = prev is not None and classify_link(task.link) != "web"
+            if cloud:
+                remote_size, remote_headers = await fetcher.head(task.link)
+                remote = custom_metadata_from_headers(task.link, remote_headers)
+                if compare_objects(prev.size, prev.custom, remote_size, remote):
+                    outcome.outcome, outcome.size, outcome.blake3 = SKIPPED, prev.size, prev.blake3
+                    outcome.end_ns = time.time_ns()
+                    return outcome
+                prev = None  # changed: fetch it whole, unconditionally
             req = FetchRequest(
                 link=task.link,
                 headers=spec.header_lines(),

@@ -31,7 +31,7 @@ import trio
 from .._fast.sink import Sink, hash_file
 from ..errors import OriginError, StoreError
 from ..store import partial
-from . import retry
+from . import digests, retry
 from .limits import TokenBucket, chunk_size_for
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class FetchResult:
     headers: list[tuple[str, str]]
     status: int
     attempts: int
-    crc32c: int = 0
+    verified: list[str] = field(default_factory=list)  # algorithms checked against the source's values
 
 
 @dataclass(slots=True)
@@ -84,6 +84,7 @@ class _Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
     final: bool = False
     restart_reason: str = ""
+    expect: list[digests.Expectation] = field(default_factory=list)  # what the source says the checksums are
 
     def get(self, name: str) -> str:
         name = name.lower()
@@ -110,6 +111,15 @@ def _content_range_start(value: str) -> int:
         return int(rng.split("-", 1)[0])
     except ValueError:
         return -1
+
+
+def _mismatch(expect: list[digests.Expectation], actual: dict[str, str]) -> str:
+    """The first disagreement between what the source promised and what arrived, as an error text; "" if none."""
+    for e in expect:
+        got = actual.get(e.algorithm)
+        if got is not None and got != e.value:
+            return f"checksum mismatch: {e.algorithm} from {e.source} expected {e.value}, got {got}"
+    return ""
 
 
 def _unsatisfied_size(value: str) -> int:
@@ -159,6 +169,8 @@ class Fetcher:
         c.setopt(pycurl.BUFFERSIZE, chunk_size_for(req.bytes_per_hour, cfg.curl_buffer_size))
         if self.cainfo:
             c.setopt(pycurl.CAINFO, self.cainfo)
+        if cfg.resolve:
+            c.setopt(pycurl.RESOLVE, list(cfg.resolve))
         host = req.link.split("://", 1)[-1].split("/", 1)[0].split("@")[-1].split(":")[0].lower()
         c.setopt(pycurl.USERAGENT, GCS_USER_AGENT if host == "storage.googleapis.com" else USER_AGENT)
         lines = list(req.headers)
@@ -189,8 +201,12 @@ class Fetcher:
                         return 0  # abort: CURLE_WRITE_ERROR
                 elif resp.status == 200 and sink.offset > 0:
                     sink.reset()  # origin ignored Range, or If-Range saw a new version: start over
-                if resp.status in (200, 206) and self.record_resume:
-                    partial.write(sink.fd, req.link, _validator(resp), sink.offset)
+                if resp.status in (200, 206):
+                    if self.record_resume:
+                        partial.write(sink.fd, req.link, _validator(resp), sink.offset)
+                    resp.expect = digests.expectations(req.link, resp.headers, status=resp.status)
+                    if resp.expect:
+                        sink.enable([e.algorithm for e in resp.expect])
                 return None
             name, sep, value = line.decode("latin-1").partition(":")
             if sep:
@@ -199,6 +215,52 @@ class Fetcher:
 
         c.setopt(pycurl.HEADERFUNCTION, on_header)
         c.setopt(pycurl.WRITEFUNCTION, sink.write)
+
+    async def head(self, link: str, timeout_s: float = 5.0) -> tuple[int, list[tuple[str, str]]]:
+        """HEAD a link for change detection (AIS: no custom headers, 5 s timeout, redirects followed).
+
+        Returns:
+            ``(Content-Length or -1, headers of the final response)``.
+
+        Raises:
+            OriginError: the HEAD failed; the message says how (its status, or the transport error).
+        """
+        c = self.easy
+        c.reset()
+        self.engine.prepare(c)
+        c.setopt(pycurl.URL, link)
+        c.setopt(pycurl.NOSIGNAL, 1)
+        c.setopt(pycurl.NOBODY, 1)
+        c.setopt(pycurl.FOLLOWLOCATION, 1)
+        c.setopt(pycurl.MAXREDIRS, 10)
+        c.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        c.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        c.setopt(pycurl.FAILONERROR, 1)
+        c.setopt(pycurl.TIMEOUT_MS, int(timeout_s * 1000))
+        if self.cainfo:
+            c.setopt(pycurl.CAINFO, self.cainfo)
+        if self.config.resolve:
+            c.setopt(pycurl.RESOLVE, list(self.config.resolve))
+        resp = _Response()
+
+        def on_header(line: bytes) -> None:
+            if line.startswith(b"HTTP/"):
+                parts = line.split()
+                resp.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+                resp.headers = []
+                return
+            name, sep, value = line.decode("latin-1").partition(":")
+            if sep:
+                resp.headers.append((name.strip(), value.strip()))
+
+        c.setopt(pycurl.HEADERFUNCTION, on_header)
+        code, msg = await self.engine.perform(c)
+        if code == pycurl.E_HTTP_RETURNED_ERROR or resp.status >= 400:
+            raise OriginError(f"HEAD {retry.classify_status(link, resp.status).message}", retryable=False)
+        if code != 0:
+            raise OriginError(f"HEAD {retry.classify_curl(link, code, msg).message}", retryable=False)
+        cl = resp.get("content-length")
+        return (int(cl) if cl.isdigit() else -1), resp.headers
 
     async def fetch(self, req: FetchRequest, fd: int, progress: Progress, *, resume_offset: int = 0,
                     resume_validator: str = "") -> FetchResult:
@@ -218,7 +280,7 @@ class Fetcher:
         """
         cfg = self.config
         if resume_offset > 0 and resume_validator:
-            b3, _, _ = hash_file(fd, resume_offset)
+            b3 = hash_file(fd, resume_offset)
             os.lseek(fd, resume_offset, os.SEEK_SET)
             sink = Sink(fd, resume_offset, b3)
             validator = resume_validator
@@ -247,11 +309,18 @@ class Fetcher:
                 if status == 304:
                     return FetchResult(True, 0, "", resp.headers, status, attempt)
                 expected = progress.total
+                mismatch = _mismatch(resp.expect, sink.digests())
                 if expected and sink.offset != expected:
                     verdict = retry.Verdict(True, f'failed to download "{req.link}": got {sink.offset} of '
                                                   f"{expected} bytes")
+                elif mismatch:
+                    # Which bytes are bad is unknown: start the object over, never publish it.
+                    verdict = retry.Verdict(True, f'failed to download "{req.link}": {mismatch}')
+                    sink.reset()
+                    validator = ""
                 else:
-                    return FetchResult(False, sink.offset, sink.b3.hexdigest(), resp.headers, status, attempt)
+                    return FetchResult(False, sink.offset, sink.b3.hexdigest(), resp.headers, status, attempt,
+                                       verified=[e.algorithm for e in resp.expect])
             elif status == 416 and sink.offset > 0:
                 # We asked for bytes past our offset with If-Range; a 416 means the validator still matched and
                 # there is nothing after the offset. If the size it reports is our offset, we already have it all.

@@ -40,6 +40,7 @@ reach the body (not 304/412/416 or HEAD).
   ``repr-digest-sha256`` (Repr-Digest), ``content-digest-sha512`` (Content-Digest of *this response's* bytes),
   ``digest-sha256`` / ``digest-md5`` (RFC 3230 Digest). All whole-object values, computed over the correct bytes.
 * ``delay_ms=N``: sleep before answering.
+* ``goog_generation=1``: add ``x-goog-generation`` (changes with the version), as GCS sends with every object.
 
 Control endpoints (JSON): ``GET /_ping``; ``GET /_stats`` →
 ``{"requests", "body_bytes", "conditional_304", "per_object": {key: {"requests", "body_bytes",

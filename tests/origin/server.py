@@ -167,6 +167,7 @@ class Params:
     novalidators: bool = False
     corrupt: bool = False
     digests: tuple[str, ...] = ()
+    goog_generation: bool = False
 
 
 def parse_params(params: dict[str, str]) -> Params:
@@ -187,6 +188,7 @@ def parse_params(params: dict[str, str]) -> Params:
     p.norange = parse_flag(params, "norange")
     p.novalidators = parse_flag(params, "novalidators")
     p.corrupt = parse_flag(params, "corrupt")
+    p.goog_generation = parse_flag(params, "goog_generation")
     if "digest" in params:
         kinds = tuple(k.strip().lower() for k in params["digest"].split(",") if k.strip())
         for k in kinds:
@@ -805,6 +807,9 @@ class Conn:
             validators.append((b"ETag", etag.encode()))
         if lm is not None:
             validators.append((b"Last-Modified", http_date(lm)))
+        if p.goog_generation and lm is not None:
+            # GCS object generation: changes with every new version (derived from Last-Modified here).
+            validators.append((b"x-goog-generation", str(lm * 1_000_000).encode()))
 
         # RFC 9110 §13.2.2 evaluation order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since.
         im = headers.get("if-match")
@@ -970,7 +975,9 @@ class Conn:
             if k == "goog-hash":
                 out.append((b"x-goog-hash", f"crc32c={b64(full['crc32c'])},md5={b64(full['md5'])}".encode()))
             elif k == "s3-etag":
-                pass  # the ETag itself was replaced by the MD5 hex
+                # The ETag itself was replaced by the MD5 hex; S3 marks its responses with x-amz-* headers, which
+                # is how a client tells an S3 MD5 ETag from another server's opaque one.
+                out.append((b"x-amz-request-id", b"0000000000000000"))
             elif k == "s3-crc32c":
                 if status == 200:
                     out.append((b"x-amz-checksum-crc32c", b64(full["crc32c"]).encode()))

@@ -11,8 +11,8 @@ CLASSIFY = [
     ("https://storage.googleapis.com/minikube/iso/minikube-v0.23.2.iso.sha256", "gcp"),
     ("https://www.googleapis.com/storage/v1/b/nvdata-openimages/o/imagenet%2Fx.tgz?alt=media", "gcp"),
     ("https://www.googleapis.com/drive/v3/files", "web"),  # googleapis host without /storage/v1
-    ("https://storage.googleapis.com:443/b/o", "web"),  # the port is part of Go's u.Host
-    ("https://STORAGE.googleapis.com/b/o", "web"),  # hosts compare case-sensitively, as in Go
+    ("https://storage.googleapis.com:443/b/o", "gcp"),  # dld: port ignored (AIS compares url.Host with it)
+    ("https://STORAGE.googleapis.com/b/o", "gcp"),  # dld: host names are case-insensitive
     ("http://s3.amazonaws.com/bucket/objname.tar", "aws"),
     ("https://bucket.s3.us-west-2.amazonaws.com/obj", "aws"),
     ("https://example.com/f?next=x.amazonaws.com", "aws"),  # the S3 regex is unanchored

@@ -1,0 +1,230 @@
+"""Integrity and change detection against the real origin: verify while streaming, skip what did not change."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import pytest
+
+from tests.origin.content import expected_bytes
+
+ZERO = "0001-01-01T00:00:00Z"
+
+# digest kind → the algorithm the error names (the first expectation dld checks)
+DIGEST_KINDS = [
+    ("goog-hash", "crc32c", "x-goog-hash"),
+    ("s3-etag", "md5", "ETag (S3 MD5)"),
+    ("s3-crc32c", "crc32c", "x-amz-checksum-crc32c"),
+    ("azure-md5", "md5", "Content-MD5"),
+    ("repr-digest-sha256", "sha256", "Repr-Digest"),
+    ("content-digest-sha512", "sha512", "Content-Digest"),
+    ("digest-sha256", "sha256", "Digest"),
+    ("digest-md5", "md5", "Digest"),
+]
+
+
+def _u(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def strict_daemon(tmp_path_factory):
+    """A daemon with 2 attempts per object, so persistent corruption fails fast."""
+    from tests.daemon import DaemonProc
+
+    d = DaemonProc(tmp_path_factory.mktemp("strict"), env={"DLD_MAX_ATTEMPTS": "2"}).start()
+    yield d
+    d.stop()
+
+
+@pytest.mark.parametrize(("kind", "algo", "source"), DIGEST_KINDS)
+def test_corrupt_body_fails_with_precise_error_and_nothing_published(strict_daemon, origin, kind, algo, source):
+    d = strict_daemon
+    name = _u(f"corrupt-{kind}")
+    bucket = _u("integ")
+    job = d.start_job({"type": "single", "bucket": {"name": bucket}, "object_name": name,
+                       "link": origin.obj_url(name, size=300_000, corrupt=1, digest=kind)})
+    st = d.wait(job)
+    assert st["error_cnt"] == 1 and st["finished_cnt"] == 0
+    err = st["download_errors"][0]["error"]
+    assert f"checksum mismatch: {algo} from {source} expected " in err, err
+    assert ", got " in err and "(after 2 attempts)" in err
+    assert origin.object_stats(name)["requests"] == 2  # retried, bounded
+    status, _, _ = d.request("HEAD", f"/v1/objects/{bucket}/{name}")
+    assert status == 404  # never published
+    assert os.listdir(d.mountpath / ".dld" / "tmp") == []
+
+
+@pytest.mark.parametrize(("kind", "algo", "source"), DIGEST_KINDS)
+def test_transient_corruption_is_retried_and_verified(dld_daemon, origin, kind, algo, source):
+    d = dld_daemon
+    name = _u(f"flaky-{kind}")
+    bucket = _u("integ")
+    job = d.start_job({"type": "single", "bucket": {"name": bucket}, "object_name": name,
+                       "link": origin.obj_url(name, size=300_000, corrupt=1, times=1, digest=kind)})
+    st = d.wait(job)
+    assert st["finished_cnt"] == 1 and st["error_cnt"] == 0, st.get("download_errors")
+    assert d.object_file(bucket, name).read_bytes() == expected_bytes(name, 300_000)
+    assert origin.object_stats(name)["requests"] == 2
+
+
+def test_mismatch_with_resumed_range_verifies_whole_object(dld_daemon, origin):
+    """A reset mid-body resumes with Range; the whole-object digest still verifies across both responses."""
+    d = dld_daemon
+    name = _u("resume-digest")
+    size = 3_000_000
+    job = d.start_job({"type": "single", "bucket": {"name": "integ-resume"}, "object_name": name,
+                       "link": origin.obj_url(name, size=size, reset=1_000_000, times=1,
+                                              digest="goog-hash,repr-digest-sha256")})
+    st = d.wait(job)
+    assert st["finished_cnt"] == 1, st.get("download_errors")
+    assert any(r.startswith("bytes=") for r in origin.object_stats(name)["ranges"])
+    assert d.object_file("integ-resume", name).read_bytes() == expected_bytes(name, size)
+
+
+def _range_job(d, origin, bucket, tag, n, **extra):
+    body = {"type": "range", "bucket": {"name": bucket},
+            "template": f"{origin.base_url}/obj/{tag}/f{{00..{n - 1:02d}}}?size=70000"}
+    body.update(extra)
+    return d.wait(d.start_job(body))
+
+
+def _served(origin, tag):
+    per = origin.stats()["per_object"]
+    return sum(v["body_bytes"] for k, v in per.items() if k.startswith(f"{tag}/")), sum(
+        v["requests"] for k, v in per.items() if k.startswith(f"{tag}/"))
+
+
+def test_rerun_unchanged_is_all_304_then_only_changed_is_fetched(dld_daemon, origin):
+    d = dld_daemon
+    tag, bucket, n = _u("cond"), _u("cond"), 20
+    st = _range_job(d, origin, bucket, tag, n)
+    assert st["finished_cnt"] == n and st["skipped_cnt"] == 0
+    bytes1, reqs1 = _served(origin, tag)
+    assert bytes1 == n * 70000
+    atime = d.request("HEAD", f"/v1/objects/{bucket}/f03")[1]["ais-atime"]
+
+    st = _range_job(d, origin, bucket, tag, n)
+    assert st["finished_cnt"] == n and st["skipped_cnt"] == n and st["error_cnt"] == 0
+    bytes2, reqs2 = _served(origin, tag)
+    assert bytes2 == bytes1  # zero body bytes served
+    assert reqs2 == reqs1 + n  # one conditional GET each, no separate HEAD
+    assert d.request("HEAD", f"/v1/objects/{bucket}/f03")[1]["ais-atime"] == atime  # untouched
+
+    origin.set_version(f"{tag}/f07", 1)
+    st = _range_job(d, origin, bucket, tag, n)
+    assert st["skipped_cnt"] == n - 1 and st["finished_cnt"] == n
+    bytes3, _ = _served(origin, tag)
+    assert bytes3 == bytes1 + 70000
+    assert d.object_file(bucket, "f07").read_bytes() == expected_bytes(f"{tag}/f07", 70000, version=1)
+    assert d.request("HEAD", f"/v1/objects/{bucket}/f07")[1]["ais-version"] == "2"
+
+
+def test_no_validators_means_always_fetched(dld_daemon, origin):
+    d = dld_daemon
+    tag, bucket, n = _u("noval"), _u("noval"), 5
+    body = {"type": "range", "bucket": {"name": bucket},
+            "template": f"{origin.base_url}/obj/{tag}/f{{0..{n - 1}}}?size=5000&novalidators=1"}
+    d.wait(d.start_job(body))
+    st = d.wait(d.start_job(body))
+    assert st["skipped_cnt"] == 0 and st["finished_cnt"] == n
+    assert _served(origin, tag)[0] == 2 * n * 5000
+
+
+def test_force_redownloads_unchanged(dld_daemon, origin):
+    d = dld_daemon
+    tag, bucket, n = _u("force"), _u("force"), 4
+    _range_job(d, origin, bucket, tag, n)
+    st = _range_job(d, origin, bucket, tag, n, force=True)
+    assert st["skipped_cnt"] == 0 and st["finished_cnt"] == n
+    assert _served(origin, tag)[0] == 2 * n * 70000
+
+
+@pytest.fixture(scope="module")
+def cloud_daemon(tmp_path_factory, origin):
+    """Public-bucket host names pinned to the local origin (the daemon's ``resolve`` setting, as curl --resolve)."""
+    from tests.daemon import DaemonProc
+
+    port = origin.port
+    pins = f"storage.googleapis.com:{port}:127.0.0.1,mybucket.s3.amazonaws.com:{port}:127.0.0.1"
+    d = DaemonProc(tmp_path_factory.mktemp("cloud"), env={"DLD_RESOLVE": pins}).start()
+    yield d
+    d.stop()
+
+
+def test_gcs_link_compare_objects_skips_by_generation_and_hash(cloud_daemon, origin):
+    d = cloud_daemon
+    name = _u("gcs")
+    link = f"http://storage.googleapis.com:{origin.port}/obj/{name}?size=40000&digest=goog-hash&goog_generation=1"
+    body = {"type": "single", "bucket": {"name": "gcs-cache"}, "object_name": name, "link": link}
+    st = d.wait(d.start_job(body))
+    assert st["finished_cnt"] == 1 and st["skipped_cnt"] == 0, st.get("download_errors")
+    _, hdrs, _ = d.request("HEAD", f"/v1/objects/gcs-cache/{name}")
+    md = hdrs["ais-custom-md"]
+    assert "source=gcp" in md and "version=" in md and "crc32c=" in md
+    before = origin.object_stats(name)
+    st = d.wait(d.start_job(body))
+    assert st["skipped_cnt"] == 1 and st["finished_cnt"] == 1
+    after = origin.object_stats(name)
+    assert after["requests"] == before["requests"] + 1 and after["body_bytes"] == before["body_bytes"]  # one HEAD
+    origin.set_version(name, 1)
+    st = d.wait(d.start_job(body))
+    assert st["skipped_cnt"] == 0 and st["finished_cnt"] == 1
+    assert d.object_file("gcs-cache", name).read_bytes() == expected_bytes(name, 40000, version=1)
+
+
+def test_s3_link_compare_objects_skips_by_etag(cloud_daemon, origin):
+    d = cloud_daemon
+    name = _u("s3")
+    link = f"http://mybucket.s3.amazonaws.com:{origin.port}/obj/{name}?size=40000&digest=s3-etag"
+    body = {"type": "single", "bucket": {"name": "s3-cache"}, "object_name": name, "link": link}
+    assert d.wait(d.start_job(body))["finished_cnt"] == 1
+    md = d.request("HEAD", f"/v1/objects/s3-cache/{name}")[1]["ais-custom-md"]
+    assert "source=aws" in md and "md5=" in md
+    st = d.wait(d.start_job(body))
+    assert st["skipped_cnt"] == 1
+
+
+def test_head_error_fails_one_object_and_the_job_goes_on(cloud_daemon, origin):
+    """AIS stops dispatching the whole job when a HEAD fails (§2.15.2); dld records the one object and continues."""
+    d = cloud_daemon
+    tag = _u("headerr")
+    names = [f"{tag}-{i}" for i in range(3)]
+
+    def links(bad: str | None) -> dict[str, str]:
+        out = {}
+        for nm in names:
+            extra = "&status=500" if nm == bad else ""
+            out[nm] = (f"http://storage.googleapis.com:{origin.port}/obj/{nm}?size=1000&digest=goog-hash"
+                       f"&goog_generation=1{extra}")
+        return out
+
+    assert d.wait(d.start_job({"type": "multi", "bucket": {"name": tag}, "objects": links(None)}))["finished_cnt"] == 3
+    st = d.wait(d.start_job({"type": "multi", "bucket": {"name": tag}, "objects": links(names[0])}))
+    assert st["error_cnt"] == 1 and st["skipped_cnt"] == 2 and st["finished_cnt"] == 2
+    assert st["all_dispatched"] and st["scheduled_cnt"] == 3
+    err = st["download_errors"][0]
+    assert err["name"] == names[0] and err["error"].startswith("HEAD failed to download") and "status 500" in err["error"]
+
+
+def test_object_verify_detects_a_flipped_byte(dld_daemon, origin):
+    d = dld_daemon
+    tag, bucket = _u("rot"), _u("rot")
+    _range_job(d, origin, bucket, tag, 4)
+    path = d.object_file(bucket, "f02")
+    with open(path, "r+b") as f:  # bit rot: one byte changes in place, metadata stays
+        f.seek(12345)
+        b = f.read(1)
+        f.seek(12345)
+        f.write(bytes([b[0] ^ 0x01]))
+    status, _, data = d.request("GET", f"/v1/verify/{bucket}")
+    assert status == 200
+    rows = [json.loads(line) for line in data.decode().splitlines()]
+    by_name = {r["name"]: r for r in rows if "name" in r}
+    assert by_name["f02"]["status"] == "mismatch" and by_name["f02"]["expected"] != by_name["f02"]["actual"]
+    assert all(by_name[f"f0{i}"]["status"] == "ok" for i in (0, 1, 3))
+    assert rows[-1] == {"summary": {"checked": 4, "ok": 3, "mismatch": 1, "no_checksum": 0}}
+    status, _, _ = d.request("GET", "/v1/verify/no-such-bucket")
+    assert status == 404

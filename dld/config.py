@@ -46,6 +46,8 @@ class Config:
     retry_max_s: float = 30.0  # cap of one backoff sleep (Retry-After may ask for more and is honoured up to 1 h)
     curl_buffer_size: int = 512 * 1024  # P7: 512 KiB write chunks double big-file throughput
     fsync: bool = False  # fsync each object before publishing it (durable across power loss, slower)
+    # blake3 of every object, stored with it (HEAD, verify). Off only to measure what it costs (bench/).
+    content_checksum: bool = True
     gc_after_s: float = 24 * 3600.0  # finished jobs are removed this long after they finish (AIS: 24 h)
     gc_interval_s: float = 600.0
     max_body_bytes: int = 256 * 1024 * 1024  # a multi job's list arrives in one body; bounded

@@ -67,6 +67,9 @@ def classify_link(link: str) -> LinkKind:
         ``url.Host``, port included, so ``storage.googleapis.com:443`` would be "web" there: a GCS link with an
         explicit port is still GCS).
     """
+    low = link.lower()
+    if "googleapis.com" not in low and ".amazonaws.com" not in low and ".blob.core.windows.net" not in low:
+        return "web"  # fast path: no provider's host name anywhere in the link
     try:
         u = go_url_parse(link)
         host, path = u.host.lower(), u.path

@@ -18,12 +18,17 @@ from posix.unistd cimport write as c_write
 
 import hashlib
 import os
+import queue
+import threading
 import zlib
 
 from blake3 import blake3
 import google_crc32c
 
 _HASHLIB = {"md5": hashlib.md5, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
+# Chunks waiting for the hashing thread, at most: beyond this the writer hashes inline (back-pressure; bounded memory:
+# 64 × 512 KiB = 32 MiB per transfer in the worst case).
+_MAX_QUEUED = 64
 
 
 cdef class Sink:
@@ -40,12 +45,19 @@ cdef class Sink:
     cdef public bint want_crc32
     cdef public bint abort            # set to end the transfer from inside the callback
     cdef public object error          # the OSError that stopped a write, if any
+    cdef object _q                    # offload mode: chunks for the hashing thread
+    cdef object _thread
 
-    def __init__(self, int fd, long long offset=0, object b3=None):
+    def content_digest(self):
+        """The blake3 of everything written, hex; "" when content checksumming is off."""
+        self.drain()
+        return self.b3.hexdigest() if self.b3 is not None else ""
+
+    def __init__(self, int fd, long long offset=0, object b3=None, bint content_checksum=True):
         self.fd = fd
         self.offset = offset
         self.received = 0
-        self.b3 = b3 if b3 is not None else blake3()
+        self.b3 = (b3 if b3 is not None else blake3()) if content_checksum else None
         self.hashers = {}
         self.crc32c = 0
         self.want_crc32c = False
@@ -53,13 +65,49 @@ cdef class Sink:
         self.want_crc32 = False
         self.abort = False
         self.error = None
+        self._q = None
+        self._thread = None
+
+    def offload(self):
+        """Hash in a separate thread from now on: the writes (this thread) and the hashing (that one) then run on
+        two cores at once. For large objects only: a thread per transfer costs more than hashing 64 KiB inline.
+        blake3, hashlib and crc32c release the GIL while they hash."""
+        if self._q is None:
+            self._q = queue.SimpleQueue()
+
+    def drain(self):
+        """Wait until the hashing thread has hashed every chunk written so far, and stop it."""
+        if self._thread is not None:
+            self._q.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _hash_loop(self):
+        q = self._q
+        while True:
+            data = q.get()
+            if data is None:
+                return
+            self._hash(data)
+
+    cdef _hash(self, bytes data):
+        if self.b3 is not None:
+            self.b3.update(data)
+        if self.want_crc32c:
+            self.crc32c = google_crc32c.extend(self.crc32c, data)
+        if self.want_crc32:
+            self.crc32 = zlib.crc32(data, self.crc32)
+        if self.hashers:
+            for h in self.hashers.values():
+                h.update(data)
 
     def reset(self):
         """Start the object over: truncate the file and the checksums (origin ignored Range, or changed)."""
+        self.drain()
         os.ftruncate(self.fd, 0)
         os.lseek(self.fd, 0, os.SEEK_SET)
         self.offset = 0
-        self.b3 = blake3()
+        self.b3 = blake3() if self.b3 is not None else None
         self.hashers = {}
         self.crc32c = 0
         self.want_crc32c = False
@@ -68,6 +116,7 @@ cdef class Sink:
 
     def enable(self, algorithms):
         """Compute these verification algorithms too, over the bytes already in the file and all that follow."""
+        self.drain()
         new = [a for a in algorithms if a not in self.hashers
                and not (a == "crc32c" and self.want_crc32c) and not (a == "crc32" and self.want_crc32)]
         if not new:
@@ -89,6 +138,7 @@ cdef class Sink:
 
     def digests(self):
         """The verification algorithms' values so far, as lowercase hex (crc32c/crc32 as 8 hex digits)."""
+        self.drain()
         out = {a: h.hexdigest() for a, h in self.hashers.items()}
         if self.want_crc32c:
             out["crc32c"] = f"{self.crc32c:08x}"
@@ -118,14 +168,15 @@ cdef class Sink:
             return 0
         self.offset += n
         self.received += n
-        self.b3.update(data)
-        if self.want_crc32c:
-            self.crc32c = google_crc32c.extend(self.crc32c, data)
-        if self.want_crc32:
-            self.crc32 = zlib.crc32(data, self.crc32)
-        if self.hashers:
-            for h in self.hashers.values():
-                h.update(data)
+        if self._q is not None and self._q.qsize() < _MAX_QUEUED:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._hash_loop, name="dld-hash", daemon=True)
+                self._thread.start()
+            self._q.put(data)
+        else:
+            if self._thread is not None:
+                self.drain()  # keep the order of updates: the thread finishes its queue first
+            self._hash(data)
         return None
 
 

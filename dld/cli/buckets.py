@@ -34,7 +34,7 @@ from .render import ais_cname, format_size
 
 __all__ = ["bucket_group", "get_object", "list_objects", "object_group", "parse_bucket_uri"]
 
-PAGE_SIZE = 1000  # entries per list-objects page: one page is what the CLI holds in memory
+PAGE_SIZE = 1000  # default entries per list-objects page: one page is what the CLI holds in memory
 
 
 def parse_bucket_uri(uri: str) -> tuple[str, str, str]:
@@ -107,11 +107,12 @@ def _list_buckets(as_json: bool) -> None:
 
 # ---- ls --------------------------------------------------------------------------------------------------------
 
-def iter_pages(cl: Client, provider: str, bucket: str, prefix: str) -> Iterator[list[dict[str, Any]]]:
+def iter_pages(cl: Client, provider: str, bucket: str, prefix: str,
+               page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
     """The bucket's listing, one page of entries at a time, following continuation tokens."""
     token, uuid = "", ""
     while True:
-        value = {"prefix": prefix, "pagesize": PAGE_SIZE, "uuid": uuid, "props": "name,size",
+        value = {"prefix": prefix, "pagesize": page_size, "uuid": uuid, "props": "name,size",
                  "continuation_token": token, "flags": "0"}
         page = cl.json("GET", Client.bucket_path(bucket), query={"provider": provider},
                        body=_action("list", value)) or {}
@@ -125,13 +126,15 @@ def iter_pages(cl: Client, provider: str, bucket: str, prefix: str) -> Iterator[
 @click.argument("uri", required=False, metavar="[BUCKET[/PREFIX]]")
 @click.option("-j", "--json", "as_json", is_flag=True, help="JSON array of the entries (streamed).")
 @click.option("-H", "--no-headers", is_flag=True, help="No table header.")
-def list_objects(uri: str | None, as_json: bool, no_headers: bool) -> None:
+@click.option("--page-size", type=click.IntRange(min=1), default=PAGE_SIZE, show_default=True,
+              help="Entries per request (and the most held in memory).")
+def list_objects(uri: str | None, as_json: bool, no_headers: bool, page_size: int) -> None:
     """List the objects of a bucket (or, without BUCKET, the buckets)."""
     if not uri:
         _list_buckets(as_json)
         return
     provider, bucket, prefix = parse_bucket_uri(uri)
-    pages = iter_pages(client(), provider, bucket, prefix)
+    pages = iter_pages(client(), provider, bucket, prefix, page_size)
     if as_json:
         first = True
         click.echo("[", nl=False)

@@ -118,4 +118,6 @@ cli.add_command(object_group)
 
 
 def main() -> None:
-    cli()
+    # A fixed program name: usage lines and the completion variable (_DLD_COMPLETE) are the same under
+    # `python -m dld` as under the `dld` script.
+    cli(prog_name="dld")

@@ -70,7 +70,7 @@ async def run_task(task: Task, fetcher: Fetcher, store: Store, config: Config) -
             if req.if_none_match and not req.if_none_match.startswith(("\"", "W/")):
                 req.if_none_match = f'"{req.if_none_match}"'  # AIS stores ETags unquoted
             fd = os.open(tmp, os.O_RDWR | os.O_CREAT, 0o644)
-            keep_tmp = False
+            keep_tmp = published = False
             try:
                 offset, validator = partial.resumable_offset(fd, task.link)
                 task.fd, task.durable = fd, offset
@@ -91,8 +91,10 @@ async def run_task(task: Task, fetcher: Fetcher, store: Store, config: Config) -
                     custom["link"] = task.link
                     meta = ObjectMeta(size=res.size, blake3=res.blake3, atime_ns=task.start_ns, custom=custom,
                                       job=f"{job.id}/{task.idx}")
-                    partial.clear(fd)
-                    store.publish(tmp, spec.bck, task.name, meta, fd=fd)
+                    if task.progress.resumable:
+                        partial.clear(fd)
+                    store.publish(tmp, spec.bck, task.name, meta, fd=fd, prev=prev)
+                    published = True
                     outcome.outcome = DONE
                     outcome.size = res.size
                     outcome.blake3 = res.blake3
@@ -102,7 +104,7 @@ async def run_task(task: Task, fetcher: Fetcher, store: Store, config: Config) -
             finally:
                 task.fd = -1
                 os.close(fd)
-                if not keep_tmp:
+                if not keep_tmp and not published:
                     _unlink(tmp)
         except OriginError as e:
             outcome.error = e.message

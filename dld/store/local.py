@@ -190,16 +190,22 @@ class Store:
         """
         return self._home(bck, name).tmp / key
 
-    def publish(self, tmp: Path, bck: Bck, name: str, meta: ObjectMeta, fd: int | None = None) -> None:
+    def publish(self, tmp: Path, bck: Bck, name: str, meta: ObjectMeta, fd: int | None = None,
+                prev: ObjectMeta | None | bool = True) -> None:
         """Attach ``meta`` to the finished temp file and rename it into place, replacing any previous version.
+
+        Args:
+            prev: the object's current metadata if the caller already looked it up (None: it does not exist);
+                ``True`` (default) looks it up here. The new version is ``prev.version + 1``.
 
         Raises:
             StoreError: the name collides with a directory or a file on the way (``a`` vs ``a/b``), or the disk
                 refused the write.
         """
         dest = self._home(bck, name).bucket_dir(bck) / _rel_path(name)
-        prev = self.head(bck, name)
-        if prev is not None:
+        if prev is True:
+            prev = self.head(bck, name)
+        if isinstance(prev, ObjectMeta):
             meta.version = prev.version + 1
         data = meta.to_bytes()
         if len(data) > MAX_META_BYTES:
@@ -228,9 +234,10 @@ class Store:
                 raise OutOfSpace(f"no space left on mountpath for {bck.cname}/{name}") from e
             raise StoreError(f"cannot publish {bck.cname}/{name}: {e.strerror}") from e
         # Remove a stale copy on a non-home mountpath (the object moved with a mountpath change).
-        for p in self._candidates(bck, name):
-            if p != dest and p.is_file():
-                os.unlink(p)
+        if len(self.mountpaths) > 1:
+            for p in self._candidates(bck, name):
+                if p != dest and p.is_file():
+                    os.unlink(p)
 
     # ---- listing -----------------------------------------------------------------------------------------------
 

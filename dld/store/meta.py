@@ -8,7 +8,7 @@ the journal only points at objects, it never is the sole copy of what an object 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 PROVIDERS = ("ais", "aws", "gcp", "azure", "oci")
@@ -56,7 +56,9 @@ class ObjectMeta:
     job: str = ""               # "<job id>/<item index>" that wrote it: a resumed job recognizes its own work
 
     def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True).encode()
+        d = {"atime_ns": self.atime_ns, "blake3": self.blake3, "custom": self.custom, "job": self.job,
+             "size": self.size, "version": self.version}
+        return json.dumps(d, separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ObjectMeta:

@@ -39,6 +39,11 @@ if TYPE_CHECKING:
     from .curl_trio import CurlTrio
 
 USER_AGENT = "dld/0.1"
+# Objects smaller than this are not worth resuming after a crash (refetching them is cheaper than the two xattr
+# writes per object the resume state costs); larger ones and those of unknown size record it.
+RESUME_MIN_BYTES = 4 * 1024 * 1024
+# Objects at least this large (or of unknown size) are hashed in a thread beside the writes (Sink.offload).
+OFFLOAD_MIN_BYTES = 8 * 1024 * 1024
 GCS_USER_AGENT = "gcloud-golang-storage/20151204"  # AIS sends it to storage.googleapis.com (§2.6)
 
 
@@ -70,6 +75,7 @@ class Progress:
 
     sink: Sink | None = None
     total: int = 0
+    resumable: bool = False  # the temp file carries resume state (dld.store.partial)
 
     @property
     def downloaded(self) -> int:
@@ -148,7 +154,7 @@ class Fetcher:
         self.easy.close()
 
     def _setup(self, req: FetchRequest, resp: _Response, sink: Sink, offset_validator: str,
-               timeout_s: float) -> None:
+               timeout_s: float, progress: Progress) -> None:
         c = self.easy
         c.reset()
         self.engine.prepare(c)
@@ -202,8 +208,12 @@ class Fetcher:
                 elif resp.status == 200 and sink.offset > 0:
                     sink.reset()  # origin ignored Range, or If-Range saw a new version: start over
                 if resp.status in (200, 206):
-                    if self.record_resume:
+                    cl = resp.get("content-length")
+                    if not cl.isdigit() or int(cl) >= OFFLOAD_MIN_BYTES:
+                        sink.offload()
+                    if self.record_resume and (not cl.isdigit() or int(cl) >= RESUME_MIN_BYTES or sink.offset):
                         partial.write(sink.fd, req.link, _validator(resp), sink.offset)
+                        progress.resumable = True
                     resp.expect = digests.expectations(req.link, resp.headers, status=resp.status)
                     if resp.expect:
                         sink.enable([e.algorithm for e in resp.expect])
@@ -280,22 +290,31 @@ class Fetcher:
         """
         cfg = self.config
         if resume_offset > 0 and resume_validator:
-            b3 = hash_file(fd, resume_offset)
+            b3 = hash_file(fd, resume_offset) if cfg.content_checksum else None
             os.lseek(fd, resume_offset, os.SEEK_SET)
-            sink = Sink(fd, resume_offset, b3)
+            sink = Sink(fd, resume_offset, b3, cfg.content_checksum)
             validator = resume_validator
         else:
-            os.ftruncate(fd, 0)
+            if os.fstat(fd).st_size:
+                # Only a non-empty file: truncating a fresh one makes ext4 flush it on close (auto_da_alloc).
+                os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
-            sink = Sink(fd, 0)
+            sink = Sink(fd, 0, None, cfg.content_checksum)
             validator = ""
         progress.sink = sink
+        try:
+            return await self._attempts(req, sink, validator, progress)
+        finally:
+            sink.drain()  # never leave a hashing thread behind (cancel, error, success alike)
+
+    async def _attempts(self, req: FetchRequest, sink: Sink, validator: str, progress: Progress) -> FetchResult:
+        cfg = self.config
         timeout_s = req.timeout_s
         attempt = 0
         while True:
             attempt += 1
             resp = _Response()
-            self._setup(req, resp, sink, validator, timeout_s)
+            self._setup(req, resp, sink, validator, timeout_s, progress)
             if req.bucket is not None:
                 code, msg = await self._perform_throttled(req.bucket, sink)
             else:
@@ -319,7 +338,7 @@ class Fetcher:
                     sink.reset()
                     validator = ""
                 else:
-                    return FetchResult(False, sink.offset, sink.b3.hexdigest(), resp.headers, status, attempt,
+                    return FetchResult(False, sink.offset, sink.content_digest(), resp.headers, status, attempt,
                                        verified=[e.algorithm for e in resp.expect])
             elif status == 416 and sink.offset > 0:
                 # We asked for bytes past our offset with If-Range; a 416 means the validator still matched and
@@ -329,7 +348,7 @@ class Fetcher:
                     if not any(k.lower() in ("etag", "last-modified") for k, _ in headers):
                         key = "ETag" if validator.startswith(('"', "W/")) else "Last-Modified"
                         headers = [*headers, (key, validator)]
-                    return FetchResult(False, sink.offset, sink.b3.hexdigest(), headers, 200, attempt)
+                    return FetchResult(False, sink.offset, sink.content_digest(), headers, 200, attempt)
                 verdict = retry.Verdict(True, f'failed to download "{req.link}": status 416 for a resumed range')
                 sink.reset()
                 validator = ""

@@ -113,8 +113,8 @@ def test_kill9_storm_large_objects_resume_from_partial(tmp_path, origin):
     try:
         job = d.start_job({"type": "multi", "bucket": {"name": tag},
                            "objects": {nm: origin.obj_url(nm, size=size) for nm in names},
-                           # 100 MiB/s: a full pass takes ~6 s, so the seeded kills land mid-object.
-                           "limits": {"bytes_per_hour": 100 * 1024 * 1024 * 3600}})
+                           # 60 MiB/s: a full pass takes ~10 s, so the seeded kills land mid-object.
+                           "limits": {"bytes_per_hour": 60 * 1024 * 1024 * 3600}})
         kills = 0
         while kills < 8:
             poll(lambda: d.status(job, True)["current_tasks"] or d.status(job, True)["finished_time"] != ZERO, 60,
@@ -123,7 +123,7 @@ def test_kill9_storm_large_objects_resume_from_partial(tmp_path, origin):
             if st["finished_time"] != ZERO:
                 break
             base = sum(int(t["downloaded"]) for t in st["current_tasks"])
-            step = rng.randrange(10, 50) * 1024 * 1024
+            step = rng.randrange(8, 32) * 1024 * 1024
 
             def moved(b: int = base, s: int = step) -> bool:
                 st = d.status(job, only_active=True)

@@ -9,6 +9,7 @@ shapes can be tested with tables. Pure: no I/O, no clock (times are passed in as
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -125,6 +126,16 @@ class StartRequest:
     items: list[tuple[str, str]] | None = None
 
 
+def _loads(raw: bytes) -> Any:
+    """JSON from a request body; every way it can be malformed is a 400, never a 500."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise BadRequest("failed to unmarshal request body: JSON nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(f"failed to unmarshal request body: {e}") from e
+
+
 def _parse_duration_field(v: Any, what: str) -> int:
     from .duration import parse_go_duration as parse_duration
 
@@ -139,7 +150,8 @@ def _nonneg_int(limits: dict[str, Any], key: str) -> int:
     v = limits.get(key, 0)
     if v is None:
         return 0
-    if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v):
+    if (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v != int(v)
+            or abs(v) > 2**63 - 1):
         raise BadRequest(f"failed to unmarshal: 'limits.{key}' must be an integer (got: {json.dumps(v)})")
     if v < 0:
         name = "limit.connections" if key == "connections" else "limit.bytes_per_hour"
@@ -189,10 +201,7 @@ def parse_start(raw: bytes) -> StartRequest:
     Raises:
         BadRequest: with AIS's message for the first problem found.
     """
-    try:
-        body = json.loads(raw) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(f"failed to unmarshal request body: {e}") from e
+    body = _loads(raw) if raw.strip() else None
     if not isinstance(body, dict):
         raise BadRequest(f"failed to unmarshal request body: expected a JSON object, got {_go_type(body)}")
     kind = body.get("type") or ""
@@ -326,10 +335,7 @@ def parse_admin(raw: bytes, query: dict[str, list[str]]) -> AdminRequest:
     """
     body: Any = {}
     if raw.strip():
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise BadRequest(f"failed to unmarshal request body: {e}") from e
+        body = _loads(raw)
         if not isinstance(body, dict):
             raise BadRequest(f"failed to unmarshal request body: expected a JSON object, got {_go_type(body)}")
 

@@ -51,10 +51,18 @@ class Request:
         return [unquote(s) for s in rest.split("/")] if rest else []
 
     def json(self) -> Any:
-        """The body decoded as JSON; an empty body is ``None``. Raises ``ValueError`` on malformed JSON."""
+        """The body decoded as JSON; an empty body is ``None``.
+
+        Raises:
+            ValueError: malformed JSON, including nesting too deep to decode (which Python reports as a
+                RecursionError: re-raised as ValueError so no caller turns it into a 500).
+        """
         if not self.body.strip():
             return None
-        return json.loads(self.body)
+        try:
+            return json.loads(self.body)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 Body = bytes | AsyncIterator[bytes]

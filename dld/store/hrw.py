@@ -11,7 +11,9 @@ import hashlib
 
 
 def _weight(mountpath_id: str, key: str) -> int:
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8, key=mountpath_id.encode()[:64]).digest(), "big")
+    # The mountpath goes into the hashed data, not blake2b's key parameter (at most 64 bytes: long paths would
+    # collide and every object would land on the first mountpath).
+    return int.from_bytes(hashlib.blake2b(f"{mountpath_id}\0{key}".encode(), digest_size=8).digest(), "big")
 
 
 def pick(mountpath_ids: list[str], key: str) -> int:

@@ -353,3 +353,13 @@ def test_stream_file(tmp_path, offset, length, chunk):
     got = trio.run(_collect, O.stream_file(f, offset, length, chunk))
     assert got == b"0123456789"[offset: offset + length]  # a file shorter than asked ends the body early
     assert f.closed
+
+
+def test_hrw_spreads_over_long_mountpath_names():
+    """Regression: mountpath ids longer than blake2b's 64-byte key limit must still give distinct weights."""
+    from dld.store import hrw
+
+    mps = ["/very/long/path/" + "x" * 80 + "/disk1", "/very/long/path/" + "x" * 80 + "/disk2"]
+    picks = [hrw.pick(mps, f"ais/@/b/obj{i}") for i in range(1000)]
+    assert 400 < picks.count(0) < 600
+    assert picks == [hrw.pick(mps, f"ais/@/b/obj{i}") for i in range(1000)]  # stable

@@ -54,8 +54,13 @@ def render_config(
     tls_port: int | None = None,
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
+    access_log: Path | None = None,
 ) -> str:
-    """nginx.conf text: the engine-notes benchmark settings, all state confined to ``workdir``."""
+    """nginx.conf text: the engine-notes benchmark settings, all state confined to ``workdir``.
+
+    ``access_log`` (tests only; benchmarks keep it off) logs ``<protocol> <status> <uri>`` per request, which is how
+    a test sees that a client spoke HTTP/2.
+    """
     w = workdir.resolve()
     user = ""
     if os.geteuid() == 0:
@@ -81,7 +86,8 @@ events {{
 }}
 
 http {{
-    access_log off;
+    log_format proto '$server_protocol $status $request_uri';
+    access_log {f"{access_log.resolve()} proto" if access_log else "off"};
     sendfile on;
     tcp_nopush on;
     tcp_nodelay on;
@@ -119,7 +125,9 @@ class Nginx:
         nginx_bin: str = NGINX_BIN,
         tls_cert: Path | str | None = None,
         tls_key: Path | str | None = None,
+        access_log: Path | str | None = None,
     ) -> None:
+        self.access_log = Path(access_log) if access_log else None
         self.workdir = Path(workdir)
         self.data_dir = Path(data_dir)
         self.nginx_bin = nginx_bin
@@ -160,6 +168,7 @@ class Nginx:
                 tls_port=self.tls_port,
                 tls_cert=self.tls_cert,
                 tls_key=self.tls_key,
+                access_log=self.access_log,
             )
         )
         return self.conf_path

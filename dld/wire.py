@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import BadRequest
 from .names import go_path_base, normalize_obj_name, object_name_from_link, prepend_protocol
-from .store.meta import PROVIDER_ALIASES, Bck
+from .store.meta import PROVIDER_ALIASES, Bck, validate_bucket_name
 from .template import parse_bash_template
 
 KINDS = ("single", "range", "multi", "backend")
@@ -168,8 +168,7 @@ def _bucket(body: dict[str, Any]) -> Bck:
     name = b.get("name") or ""
     if not isinstance(name, str) or not name:
         raise BadRequest("missing 'bucket.name'")
-    if name in (".", "..") or "/" in name:
-        raise BadRequest(f'bucket name "{name}" is invalid: may not contain "/" or be "." or ".."')
+    validate_bucket_name(name)
     provider = b.get("provider") or ""
     if not isinstance(provider, str) or provider not in PROVIDER_ALIASES:
         raise BadRequest(f'invalid bucket provider "{provider}" (expecting one of: ais, aws, gcp, azure, oci)')

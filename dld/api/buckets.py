@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import secrets
 import string
 import time
@@ -38,7 +37,7 @@ from typing import Any
 import msgpack
 
 from ..errors import AlreadyExists, BadRequest, MethodNotAllowed, NotFound
-from ..store.meta import PROVIDER_ALIASES, Bck, ObjectEntry
+from ..store.meta import BUCKET_NAME_RE, PROVIDER_ALIASES, Bck, ObjectEntry, validate_bucket_name
 from .http import Request, Response
 
 PREFIX = "/v1/buckets"
@@ -73,7 +72,6 @@ KNOWN_PROPS = {"name", "size", "version", "checksum", "atime", "cached", "status
 STD_CUSTOM_KEYS = ("source", "ETag", "LastModified", "Last-Modified", "crc32c", "md5", "version")
 HIDDEN_CUSTOM_KEYS = {"orig_fntl"}
 
-_BUCKET_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _UUID_ALPHABET = string.ascii_letters + string.digits
 # Greater than every character an object name can hold: "d/" + this sorts after every name under "d/".
 _MAX_CHAR = "\U0010ffff"
@@ -105,17 +103,10 @@ def parse_namespace(value: str | None) -> str:
         uuid, name = v.removeprefix("@"), ""
     if uuid:
         raise BadRequest(f'namespace "{v}": remote AIS clusters are not supported by dld (only local namespaces)')
-    if name and not _BUCKET_NAME.fullmatch(name):
+    if name and not BUCKET_NAME_RE.fullmatch(name):
         raise BadRequest(f'bucket namespace "{name}" is invalid: may only contain letters, numbers, dashes (-), '
                          "underscores (_), and dots (.)")
     return name
-
-
-def validate_bucket_name(name: str) -> None:
-    """Refuse names AIS refuses; they also keep a bucket name a single, safe directory name."""
-    if not name or name in (".", "..") or not _BUCKET_NAME.fullmatch(name) or len(name.encode()) > 255:
-        raise BadRequest(f'bucket name "{name}" is invalid: may only contain letters, numbers, dashes (-), '
-                         "underscores (_), and dots (.)")
 
 
 def bucket_from_request(req: Request, name: str) -> Bck:

@@ -18,8 +18,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -31,6 +30,9 @@ from dld.store.meta import PROVIDER_ALIASES
 from .client import CHUNK, Client
 from .context import client, done
 from .render import ais_cname, format_size
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["bucket_group", "get_object", "list_objects", "object_group", "parse_bucket_uri"]
 

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["CHUNK", "DEFAULT_ENDPOINT", "Client", "DaemonError", "DaemonUnreachable"]
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,6 +25,9 @@ from dld.errors import BadRequest
 
 from .client import DEFAULT_ENDPOINT, Client
 from .render import parse_duration_flag
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["CliState", "DurationType", "client", "confirm", "done", "poll_intervals", "refresh_seconds", "warn"]
 

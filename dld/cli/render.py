@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dld.duration import parse_go_duration
 from dld.errors import BadRequest
 from dld.names import go_quote
 from dld.wire import ZERO_TIME, JobView, job_string
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "ais_cname", "done_cnt", "downloaded_msg", "failed_warning", "format_size", "is_finished", "job_list_lines",

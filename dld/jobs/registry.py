@@ -359,7 +359,10 @@ def compile_posix_ere(regex: str) -> re.Pattern[str]:
     Raises:
         BadRequest: the expression is invalid.
     """
-    translated = re.sub(r"\[:([a-z]+):\]", lambda m: _POSIX_CLASSES.get(m.group(1), m.group(0)), regex)
+    unknown = [c for c in re.findall(r"\[:([^]:]*):\]", regex) if c not in _POSIX_CLASSES]
+    if unknown:
+        raise BadRequest(f"error parsing regexp: invalid character class range: `[:{unknown[0]}:]`")
+    translated = re.sub(r"\[:([a-z]+):\]", lambda m: _POSIX_CLASSES[m.group(1)], regex)
     try:
         return re.compile(translated)
     except re.error as e:

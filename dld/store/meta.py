@@ -8,14 +8,26 @@ the journal only points at objects, it never is the sole copy of what an object 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..errors import BadRequest
 
 PROVIDERS = ("ais", "aws", "gcp", "azure", "oci")
 # Accepted spellings of providers, as the AIS CLI and SDK write them.
 PROVIDER_ALIASES = {"": "ais", "ais": "ais", "aws": "aws", "s3": "aws", "gcp": "gcp", "gs": "gcp", "azure": "azure",
                     "az": "azure", "oci": "oci", "oc": "oci"}
+BUCKET_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]+")
 SCHEMES = {"ais": "ais", "aws": "s3", "gcp": "gs", "azure": "az", "oci": "oc"}
+
+
+def validate_bucket_name(name: str) -> None:
+    """Refuse names AIS refuses; they also keep a bucket name a single, safe directory name."""
+    if not name or name in (".", "..") or not BUCKET_NAME_RE.fullmatch(name) or len(name.encode()) > 255:
+        raise BadRequest(f'bucket name "{name}" is invalid: may only contain letters, numbers, dashes (-), '
+                         "underscores (_), and dots (.)")
+
 
 
 @dataclass(frozen=True, slots=True, order=True)

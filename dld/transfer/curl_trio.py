@@ -146,6 +146,11 @@ class CurlTrio:
             self._handles.pop(key, None)
         return p.code, p.message
 
+    def is_aborting(self, easy: pycurl.Curl) -> bool:
+        """Whether the handle's transfer is being aborted (its write callback should end it)."""
+        p = self._pending.get(id(easy))
+        return p is not None and p.abort
+
     def mark_paused(self, easy: pycurl.Curl) -> None:
         """Record that the handle's write callback is returning ``WRITEFUNC_PAUSE`` (so an abort unpauses it)."""
         p = self._pending.get(id(easy))
@@ -161,7 +166,10 @@ class CurlTrio:
         p = self._pending.get(id(easy))
         if p is not None and p.paused:
             p.paused = False
-            easy.pause(pycurl.PAUSE_CONT)
+            try:
+                easy.pause(pycurl.PAUSE_CONT)
+            except pycurl.error:
+                pass  # the redelivered chunk was refused (abort): the transfer ends on the next action
             self._set_deadline(trio.current_time())
 
     def _nudge(self, easy: pycurl.Curl, p: _Pending) -> None:
@@ -172,7 +180,12 @@ class CurlTrio:
         """
         if p.paused:
             p.paused = False
-            easy.pause(pycurl.PAUSE_CONT)
+            try:
+                # libcurl redelivers the parked chunk inside this call; the write callback refuses it (abort),
+                # which pause() reports as an error. The transfer then ends through the normal path.
+                easy.pause(pycurl.PAUSE_CONT)
+            except pycurl.error:
+                pass
         try:
             fd = easy.getinfo(pycurl.ACTIVESOCKET)
         except pycurl.error:

@@ -119,6 +119,14 @@ def _content_range_start(value: str) -> int:
         return -1
 
 
+def _object_size(status: int, content_length: str, content_range: str) -> int:
+    """The whole object's size from a 200's Content-Length or a 206's Content-Range; 0 when unknown."""
+    if status == 206:
+        total = content_range.rpartition("/")[2].strip()
+        return int(total) if total.isdigit() else 0
+    return int(content_length) if content_length.isdigit() else 0
+
+
 def _mismatch(expect: list[digests.Expectation], actual: dict[str, str]) -> str:
     """The first disagreement between what the source promised and what arrived, as an error text; "" if none."""
     for e in expect:
@@ -209,6 +217,7 @@ class Fetcher:
                     sink.reset()  # origin ignored Range, or If-Range saw a new version: start over
                 if resp.status in (200, 206):
                     cl = resp.get("content-length")
+                    progress.total = _object_size(resp.status, cl, resp.get("content-range"))
                     if not cl.isdigit() or int(cl) >= OFFLOAD_MIN_BYTES:
                         sink.offload()
                     if self.record_resume and (not cl.isdigit() or int(cl) >= RESUME_MIN_BYTES or sink.offset):
@@ -319,10 +328,6 @@ class Fetcher:
                 code, msg = await self._perform_throttled(req.bucket, sink)
             else:
                 code, msg = await self.engine.perform(self.easy)
-            if resp.final and resp.status in (200, 206):
-                cl = resp.get("content-length")
-                if cl.isdigit():
-                    progress.total = int(cl) + (sink.offset - sink.received if resp.status == 206 else 0)
             status = resp.status or self.easy.getinfo(pycurl.RESPONSE_CODE)
             if code == 0:
                 if status == 304:
@@ -385,6 +390,8 @@ class Fetcher:
         wake = trio.Event()
 
         def write(data: bytes) -> int | None:
+            if engine.is_aborting(easy):
+                return 0  # end the transfer now: re-pausing would keep an aborted handle alive
             wait = bucket.take(len(data), trio.current_time())
             if wait > 0:
                 resume_at.append(trio.current_time() + wait)

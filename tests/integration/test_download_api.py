@@ -355,6 +355,7 @@ def test_headers_sent_to_origin_and_never_echoed(d, recorder):
     ]
     for b in bodies:
         assert secret.encode() not in b and b"X-Dld-Test" not in b and b"Bearer" not in b, b[:500]
+    assert secret.encode() not in d.log_path.read_bytes(), "the daemon's log must not show job headers"
 
 
 def test_headers_reach_the_test_origin(d, origin):

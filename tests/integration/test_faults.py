@@ -140,6 +140,22 @@ def _range_start(r: str) -> int:
     return int(r[len("bytes="):-1])
 
 
+def _assert_resumed_once(st, stats, size, first_bytes, start_max=None):
+    """One resumed request, from where the first one stopped; only the missing tail sent again; then done."""
+    assert stats["ranges"], f"the retry did not ask for a Range: {stats}"
+    start = _range_start(stats["ranges"][0])
+    if start_max is None:
+        assert start == first_bytes, f"resumed at {start}, the origin had sent {first_bytes} bytes"
+    else:
+        assert 0 < start <= start_max, f"resumed at {start}, the origin had sent {start_max} bytes"
+    assert stats["body_bytes"] == first_bytes + (size - start), stats  # not 2 x size
+    (task,) = st["finished_tasks"]
+    assert task["downloaded"] == str(size), task
+    assert task.get("total") == str(size), f"finished task total must be the object size: {task}"
+    assert stats["requests"] == 2 and len(stats["ranges"]) == 1, f"a complete resumed body was retried: {stats}"
+    assert set(stats["statuses"]) == {"200", "206"}, stats
+
+
 def test_reset_mid_body_resumes_with_range(d, origin):
     bucket = uniq("reset")
     name = f"{bucket}/o"
@@ -148,48 +164,38 @@ def test_reset_mid_body_resumes_with_range(d, origin):
     assert_stored(d, bucket, "o", expected_bytes(name, size))
     stats = origin.object_stats(name)
     assert stats["faults"] == {"reset": 1}
-    assert stats["requests"] == 2, stats
-    assert stats["statuses"] == {"200": 1, "206": 1}, stats
-    (rng,) = stats["ranges"]
-    start = _range_start(rng)
-    assert 0 < start <= n, f"resumed at {start}, the origin sent {n} bytes before the reset"
-    assert stats["body_bytes"] == n + (size - start), stats  # not 2 x size: only the missing tail came again
-    (task,) = st["finished_tasks"]
-    assert task["downloaded"] == str(size) and task.get("total") == str(size), task
+    _assert_resumed_once(st, stats, size, n, start_max=n)
 
 
 def test_short_body_is_retried_and_resumed(d, origin):
     bucket = uniq("short")
     name = f"{bucket}/o"
     size, n = 200_000, 70_000
-    _ok(d, _single(d, bucket, origin.obj_url(name, size=size, short=n, times=1)))
+    st = _ok(d, _single(d, bucket, origin.obj_url(name, size=size, short=n, times=1)))
     assert_stored(d, bucket, "o", expected_bytes(name, size))
     stats = origin.object_stats(name)
     assert stats["faults"] == {"short": 1}
-    assert stats["requests"] == 2, stats
-    assert [_range_start(r) for r in stats["ranges"]] == [n], stats
-    assert stats["body_bytes"] == size, stats
+    _assert_resumed_once(st, stats, size, n)
 
 
 def test_short_body_small_object(d, origin):
     """A short body of a small object (one write): the same rule, resumed from what was written."""
     bucket = uniq("shorts")
     name = f"{bucket}/o"
-    _ok(d, _single(d, bucket, origin.obj_url(name, size=5000, short=1000, times=1)))
+    st = _ok(d, _single(d, bucket, origin.obj_url(name, size=5000, short=1000, times=1)))
     assert_stored(d, bucket, "o", expected_bytes(name, 5000))
-    assert origin.object_stats(name)["requests"] == 2
+    _assert_resumed_once(st, origin.object_stats(name), 5000, 1000)
 
 
 def test_stall_is_detected_retried_and_completes(tuned, origin):
     bucket = uniq("stall")
     name = f"{bucket}/o"
     size, n = 200_000, 50_000
-    _ok(tuned, _single(tuned, bucket, origin.obj_url(name, size=size, stall=n, times=1)), timeout=30)
+    st = _ok(tuned, _single(tuned, bucket, origin.obj_url(name, size=size, stall=n, times=1)), timeout=30)
     assert_stored(tuned, bucket, "o", expected_bytes(name, size))
     stats = origin.object_stats(name)
     assert stats["faults"] == {"stall": 1}
-    assert stats["requests"] == 2, stats
-    assert [_range_start(r) for r in stats["ranges"]] == [n], stats
+    _assert_resumed_once(st, stats, size, n)
 
 
 def test_norange_reset_restarts_from_zero(d, origin):
@@ -284,7 +290,6 @@ def test_tls_reset_resumes(tuned, tls_origin):
     bucket = uniq("tlsreset")
     name = f"{bucket}/o"
     size, n = 300_000, 100_000
-    _ok(tuned, _single(tuned, bucket, tls_origin.obj_url(name, size=size, reset=n, times=1)))
+    st = _ok(tuned, _single(tuned, bucket, tls_origin.obj_url(name, size=size, reset=n, times=1)))
     assert_stored(tuned, bucket, "o", expected_bytes(name, size))
-    stats = tls_origin.object_stats(name)
-    assert stats["requests"] == 2, stats
+    _assert_resumed_once(st, tls_origin.object_stats(name), size, n, start_max=n)

@@ -7,6 +7,7 @@ GC and restart tests start their own daemons (``make_daemon``). Every wait is a 
 
 from __future__ import annotations
 
+import calendar
 import json
 import signal
 import time
@@ -115,18 +116,29 @@ def _assert_aborted_clean(dp, jid, bucket, running_names):
     return st
 
 
-def test_abort_throttled_transfer(solo, origin):
-    """A throttled transfer spends its time paused; abort must reach it there. Three rounds, because how the first
-    chunk lands relative to the token bucket varies from run to run."""
-    for i in range(3):
-        bucket = uniq(f"abth{i}")
-        jid = _start(solo, {"type": "single", "bucket": {"name": bucket}, "limits": {"bytes_per_hour": 5120},
-                            "link": origin.obj_url(f"{bucket}/big", size=1 << 20)})
-        _wait_running(solo, jid)
-        assert tmp_files(solo), "a running transfer writes into the temp directory"
-        code, _, data = solo.request("DELETE", "/v1/download/abort", {"id": jid})
-        assert code == 200 and data == b""
-        _assert_aborted_clean(solo, jid, bucket, ["big"])
+def _task_age(st) -> float:
+    cur = st.get("current_tasks") or []
+    if not cur:
+        return 0.0
+    base, _, frac = cur[0]["start_time"].rstrip("Z").partition(".")
+    started = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
+    return time.time() - started
+
+
+@pytest.mark.parametrize("paused_for", [0.0, 1.5], ids=["right-away", "while-paused"])
+def test_abort_throttled_transfer(solo, origin, paused_for):
+    """A throttled transfer spends its time paused (5 KiB/hour: one 1 KiB chunk, then a 12-minute debt); abort must
+    reach it there, right after the first chunk and after it has been paused a while."""
+    bucket = uniq("abth")
+    jid = _start(solo, {"type": "single", "bucket": {"name": bucket}, "limits": {"bytes_per_hour": 5120},
+                        "link": origin.obj_url(f"{bucket}/big", size=1 << 20)})
+    _wait_running(solo, jid)
+    if paused_for:
+        poll(lambda: _task_age(solo.status(jid)) >= paused_for, 10, what=f"the task to run {paused_for}s")
+    assert tmp_files(solo), "a running transfer writes into the temp directory"
+    code, _, data = solo.request("DELETE", "/v1/download/abort", {"id": jid})
+    assert code == 200 and data == b""
+    _assert_aborted_clean(solo, jid, bucket, ["big"])
 
 
 def test_abort_stalled_transfer(solo, origin):

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from dld.duration import parse_go_duration
 from dld.errors import BadRequest
 from dld.names import go_quote
+from dld.store.meta import SCHEMES
 from dld.wire import ZERO_TIME, JobView, job_string
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ __all__ = [
 ]
 
 MIN_TOTAL_CNT = 10  # below this many files AIS always lists the current tasks and prints no percentage
-_SCHEMES = {"ais": "ais", "aws": "s3", "gcp": "gs", "azure": "az", "oci": "oc"}  # how AIS prints providers
 
 
 def plural(n: int) -> str:
@@ -48,7 +48,7 @@ def plural(n: int) -> str:
 
 def ais_cname(provider: str, bucket: str) -> str:
     """A bucket as the AIS CLI names it: ``ais://b``, ``gs://b``, ``s3://b``."""
-    return f"{_SCHEMES.get(provider, provider)}://{bucket}"
+    return f"{SCHEMES.get(provider, provider)}://{bucket}"
 
 
 # ---- sizes -----------------------------------------------------------------------------------------------------

@@ -65,9 +65,11 @@ def read(fd: int) -> ResumeState | None:
 def resumable_offset(fd: int, link: str) -> tuple[int, str]:
     """``(offset, validator)`` to resume from, after cutting the file to what can be trusted; ``(0, "")`` if
     nothing can (the caller then starts the object over)."""
-    st = read(fd)
     size = os.fstat(fd).st_size
-    if st is None or st.link != link or not st.validator or size == 0:
+    if size == 0:
+        return 0, ""  # a fresh temp file: nothing to resume (and no xattr to read)
+    st = read(fd)
+    if st is None or st.link != link or not st.validator:
         return 0, ""
     offset = size if st.boot == BOOT_ID and BOOT_ID else min(size, st.durable)
     if offset < size:

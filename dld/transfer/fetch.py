@@ -155,6 +155,7 @@ class Fetcher:
         self.config = config
         self.cainfo = cainfo
         self.easy = pycurl.Curl()
+        engine.prepare(self.easy)
         self.rng = rng or random.Random()
         self.record_resume = True  # keep the temp file's resume state (dld.store.partial) as headers arrive
 
@@ -164,9 +165,10 @@ class Fetcher:
     def _setup(self, req: FetchRequest, resp: _Response, sink: Sink, offset_validator: str,
                timeout_s: float, progress: Progress) -> None:
         c = self.easy
-        c.reset()
-        self.engine.prepare(c)
+        # No c.reset(): it would drop BUFFERSIZE and make libcurl free and re-allocate its 512 KiB receive buffer
+        # for every object. Every option a transfer depends on is set here, each time.
         cfg = self.config
+        c.setopt(pycurl.HTTPGET, 1)  # undoes a HEAD (NOBODY) of a previous change check
         c.setopt(pycurl.URL, req.link)
         c.setopt(pycurl.NOSIGNAL, 1)
         c.setopt(pycurl.FOLLOWLOCATION, 1)
@@ -245,11 +247,11 @@ class Fetcher:
             OriginError: the HEAD failed; the message says how (its status, or the transport error).
         """
         c = self.easy
-        c.reset()
-        self.engine.prepare(c)
         c.setopt(pycurl.URL, link)
         c.setopt(pycurl.NOSIGNAL, 1)
         c.setopt(pycurl.NOBODY, 1)
+        c.setopt(pycurl.HTTPHEADER, [])
+        c.setopt(pycurl.CONNECTTIMEOUT_MS, int(self.config.connect_timeout_s * 1000))
         c.setopt(pycurl.FOLLOWLOCATION, 1)
         c.setopt(pycurl.MAXREDIRS, 10)
         c.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)

@@ -19,6 +19,7 @@ import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import click
 
@@ -201,7 +202,7 @@ def get_object(uri: str, dest: str | None) -> None:
 
 @click.group("object")
 def object_group() -> None:
-    """Object commands: get, rm."""
+    """Object commands: get, rm, verify."""
 
 
 object_group.add_command(get_object)
@@ -216,3 +217,36 @@ def object_rm(uris: tuple[str, ...]) -> None:
         provider, bucket, name = _object_uri(uri)
         cl.request("DELETE", Client.object_path(bucket, name), query={"provider": provider})
         done(f"deleted {go_quote(name)} from {ais_cname(provider, bucket)}")
+
+
+@object_group.command("verify")
+@click.argument("uri", metavar="BUCKET[/PREFIX]")
+@click.option("-v", "--verbose", is_flag=True, help="Print every object checked, not only the bad ones.")
+def object_verify(uri: str, verbose: bool) -> None:
+    """Re-read stored objects and check them against their blake3 (bit rot, tampering).
+
+    Exits 1 when any object does not match.
+    """
+    provider, bucket, prefix = parse_bucket_uri(uri)
+    summary: dict[str, int] = {}
+    with client().stream("GET", f"/v1/verify/{quote(bucket, safe='')}",
+                         query={"provider": provider, "prefix": prefix}) as resp:
+        for line in resp:
+            row = json.loads(line)
+            if "summary" in row:
+                summary = row["summary"]
+                continue
+            status = row["status"]
+            if status == "mismatch":
+                click.echo(f"MISMATCH {row['name']}: blake3 expected {row['expected']}, got {row['actual']}")
+            elif status == "missing":
+                click.echo(f"MISSING  {row['name']}")
+            elif verbose:
+                click.echo(f"{status.upper():8s} {row['name']}")
+    checked, bad = summary.get("checked", 0), summary.get("mismatch", 0)
+    line = f"Checked {checked} object(s) in {ais_cname(provider, bucket)}: {summary.get('ok', 0)} ok, {bad} mismatched"
+    if summary.get("no_checksum"):
+        line += f", {summary['no_checksum']} without a stored checksum"
+    click.echo(line)
+    if bad:
+        sys.exit(1)

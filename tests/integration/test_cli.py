@@ -438,3 +438,27 @@ def test_shell_completion_script():
                        env={**os.environ, "_DLD_COMPLETE": "bash_source"})
     assert "_dld_completion" in r.stdout
 
+
+
+def test_object_verify_reports_a_flipped_byte_and_exits_1(dld_daemon, origin):
+    import uuid as _uuid
+
+    from tests.daemon import poll as _poll
+
+    tag = f"vrfy{_uuid.uuid4().hex[:8]}"
+    job = dld_daemon.start_job({"type": "range", "bucket": {"name": tag},
+                                "template": f"{origin.base_url}/obj/{tag}/o{{0..2}}?size=20000"})
+    _poll(lambda: dld_daemon.status(job, True)["finished_time"] != "0001-01-01T00:00:00Z", 30)
+    ok = subprocess.run([sys.executable, "-m", "dld", "--endpoint", dld_daemon.url, "object", "verify", f"ais://{tag}"],
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert f"Checked 3 object(s) in ais://{tag}: 3 ok, 0 mismatched" in ok.stdout
+    with open(dld_daemon.object_file(tag, "o1"), "r+b") as f:
+        f.seek(100)
+        b = f.read(1)
+        f.seek(100)
+        f.write(bytes([b[0] ^ 0xFF]))
+    bad = subprocess.run([sys.executable, "-m", "dld", "--endpoint", dld_daemon.url, "object", "verify", tag],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1
+    assert "MISMATCH o1: blake3 expected " in bad.stdout and "2 ok, 1 mismatched" in bad.stdout

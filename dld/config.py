@@ -48,6 +48,9 @@ class Config:
     fsync: bool = False  # fsync each object before publishing it (durable across power loss, slower)
     # blake3 of every object, stored with it (HEAD, verify). Off only to measure what it costs (bench/).
     content_checksum: bool = True
+    # Check the source's own checksums (x-goog-hash, S3, Content-MD5, Repr-Digest, Digest) while downloading.
+    # Off for an origin known to send wrong ones (and to measure the cost).
+    verify_checksums: bool = True
     gc_after_s: float = 24 * 3600.0  # finished jobs are removed this long after they finish (AIS: 24 h)
     gc_interval_s: float = 600.0
     max_body_bytes: int = 256 * 1024 * 1024  # a multi job's list arrives in one body; bounded

@@ -8,7 +8,9 @@ without the GIL. ``write`` returns None, never a count (P8: pycurl takes any oth
 blake3 is computed for every object (the stored content checksum). The verification algorithms (crc32c, crc32,
 md5, sha256, sha512) run only when the source gave a value to check against (engine-notes §4: md5 alone caps a
 transfer at ~0.5 GB/s); ``enable`` switches them on when the response headers arrive and hashes the bytes already
-in the file (a resumed transfer) so the value covers the whole object.
+in the file (a resumed transfer) so the value covers the whole object. crc32c comes from the ``crc32c`` package
+(hardware instructions, ~25 GB/s here). Hashing stays inline: a hashing thread was measured and lost, because each
+hand-off made it re-take the GIL and convoy with the trio thread (engine-notes P9; docs/performance.md).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -18,19 +20,12 @@ from posix.unistd cimport write as c_write
 
 import hashlib
 import os
-import queue
-import threading
 import zlib
 
 from blake3 import blake3
-import google_crc32c
+import crc32c as _crc32c
 
 _HASHLIB = {"md5": hashlib.md5, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
-# Chunks waiting for the hashing thread, at most: beyond this the writer hashes inline (back-pressure; bounded memory:
-# 64 × 512 KiB = 32 MiB per transfer in the worst case).
-_MAX_QUEUED = 64
-
-
 cdef class Sink:
     """Appends received bytes to ``fd`` (opened by the caller, positioned at ``offset``) and hashes them."""
 
@@ -45,12 +40,9 @@ cdef class Sink:
     cdef public bint want_crc32
     cdef public bint abort            # set to end the transfer from inside the callback
     cdef public object error          # the OSError that stopped a write, if any
-    cdef object _q                    # offload mode: chunks for the hashing thread
-    cdef object _thread
 
     def content_digest(self):
         """The blake3 of everything written, hex; "" when content checksumming is off."""
-        self.drain()
         return self.b3.hexdigest() if self.b3 is not None else ""
 
     def __init__(self, int fd, long long offset=0, object b3=None, bint content_checksum=True):
@@ -65,36 +57,12 @@ cdef class Sink:
         self.want_crc32 = False
         self.abort = False
         self.error = None
-        self._q = None
-        self._thread = None
 
-    def offload(self):
-        """Hash in a separate thread from now on: the writes (this thread) and the hashing (that one) then run on
-        two cores at once. For large objects only: a thread per transfer costs more than hashing 64 KiB inline.
-        blake3, hashlib and crc32c release the GIL while they hash."""
-        if self._q is None:
-            self._q = queue.SimpleQueue()
-
-    def drain(self):
-        """Wait until the hashing thread has hashed every chunk written so far, and stop it."""
-        if self._thread is not None:
-            self._q.put(None)
-            self._thread.join()
-            self._thread = None
-
-    def _hash_loop(self):
-        q = self._q
-        while True:
-            data = q.get()
-            if data is None:
-                return
-            self._hash(data)
-
-    cdef _hash(self, bytes data):
+    cdef _hash(self, object data):
         if self.b3 is not None:
             self.b3.update(data)
         if self.want_crc32c:
-            self.crc32c = google_crc32c.extend(self.crc32c, data)
+            self.crc32c = _crc32c.crc32c(data, self.crc32c, gil_release_mode=-1)
         if self.want_crc32:
             self.crc32 = zlib.crc32(data, self.crc32)
         if self.hashers:
@@ -103,7 +71,6 @@ cdef class Sink:
 
     def reset(self):
         """Start the object over: truncate the file and the checksums (origin ignored Range, or changed)."""
-        self.drain()
         os.ftruncate(self.fd, 0)
         os.lseek(self.fd, 0, os.SEEK_SET)
         self.offset = 0
@@ -116,7 +83,6 @@ cdef class Sink:
 
     def enable(self, algorithms):
         """Compute these verification algorithms too, over the bytes already in the file and all that follow."""
-        self.drain()
         new = [a for a in algorithms if a not in self.hashers
                and not (a == "crc32c" and self.want_crc32c) and not (a == "crc32" and self.want_crc32)]
         if not new:
@@ -138,7 +104,6 @@ cdef class Sink:
 
     def digests(self):
         """The verification algorithms' values so far, as lowercase hex (crc32c/crc32 as 8 hex digits)."""
-        self.drain()
         out = {a: h.hexdigest() for a, h in self.hashers.items()}
         if self.want_crc32c:
             out["crc32c"] = f"{self.crc32c:08x}"
@@ -168,15 +133,7 @@ cdef class Sink:
             return 0
         self.offset += n
         self.received += n
-        if self._q is not None and self._q.qsize() < _MAX_QUEUED:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._hash_loop, name="dld-hash", daemon=True)
-                self._thread.start()
-            self._q.put(data)
-        else:
-            if self._thread is not None:
-                self.drain()  # keep the order of updates: the thread finishes its queue first
-            self._hash(data)
+        self._hash(data)
         return None
 
 
@@ -191,7 +148,7 @@ def _hash_prefix(int fd, long long length, bint crc32c, bint crc32, dict hashers
         if b3 is not None:
             b3.update(chunk)
         if crc32c:
-            c32c = google_crc32c.extend(c32c, chunk)
+            c32c = _crc32c.crc32c(chunk, c32c, gil_release_mode=-1)
         if crc32:
             c32 = zlib.crc32(chunk, c32)
         for h in hashers.values():

@@ -232,14 +232,16 @@ class Journal:
         return self.db.execute("SELECT idx, name, link FROM items WHERE job_id=? AND idx>=? ORDER BY idx LIMIT ?",
                                (job_id, start, limit)).fetchall()
 
-    def outcome_indices(self, job_id: str, start: int) -> set[int]:
-        """Indices at or above ``start`` that already have an outcome (the ragged edge above a job's cursor)."""
+    def outcome_indices(self, job_id: str, start: int) -> Iterator[int]:
+        """Indices at or above ``start`` that already have an outcome, ascending, paged (the ragged edge above a
+        resumed job's cursor can be millions of rows long)."""
         self.flush()
-        return {r[0] for r in self.db.execute("SELECT idx FROM outcomes WHERE job_id=? AND idx>=?", (job_id, start))}
+        return (r[0] for r in self._paged("SELECT idx FROM outcomes WHERE job_id=? AND idx>? ORDER BY idx LIMIT ?",
+                                          (job_id,), start=start - 1))
 
-    def _paged(self, sql: str, args: tuple[Any, ...], page: int = 1000) -> Iterator[tuple[Any, ...]]:
+    def _paged(self, sql: str, args: tuple[Any, ...], page: int = 1000, start: int = -1) -> Iterator[tuple[Any, ...]]:
         # A fresh cursor per page: the generator may be resumed after other statements (and commits) ran.
-        last = -1
+        last = start
         while True:
             rows = self.db.execute(sql, (*args, last, page)).fetchall()
             yield from rows

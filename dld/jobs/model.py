@@ -31,6 +31,40 @@ from ..transfer.limits import TokenBucket
 from ..wire import JobSpec, JobView, task_info
 
 
+class AheadBitmap:
+    """Indices completed above the cursor, one bit each (a set of ints costs ~60 bytes per entry: one slow object
+    holding the cursor while a million small ones finish would cost 60 MB; here it costs 125 KB)."""
+
+    __slots__ = ("base", "bits")
+
+    def __init__(self) -> None:
+        self.base = 0  # index of bit 0
+        self.bits = bytearray()
+
+    def add(self, idx: int) -> None:
+        off = idx - self.base
+        if off < 0:
+            return
+        need = off // 8 + 1
+        if need > len(self.bits):
+            self.bits.extend(bytes(need - len(self.bits)))
+        self.bits[off // 8] |= 1 << (off % 8)
+
+    def _has(self, idx: int) -> bool:
+        off = idx - self.base
+        return 0 <= off < len(self.bits) * 8 and bool(self.bits[off // 8] & (1 << (off % 8)))
+
+    def advance(self, cursor: int) -> int:
+        """The first index at or after ``cursor`` not completed; drops the bits below it."""
+        while self._has(cursor):
+            cursor += 1
+        drop = (cursor - self.base) // 8
+        if drop > 4096 or drop * 8 >= len(self.bits) * 8:  # compact now and then, or when emptied
+            del self.bits[:drop]
+            self.base += drop * 8
+        return cursor
+
+
 class State(enum.Enum):
     DISPATCHING = "dispatching"
     DRAINING = "draining"
@@ -86,7 +120,7 @@ class Job:
     # runtime only
     running: dict[int, Task] = field(default_factory=dict)
     inflight: int = 0  # tasks queued in joggers or running
-    done_ahead: set[int] = field(default_factory=set)
+    done_ahead: AheadBitmap = field(default_factory=lambda: AheadBitmap())
     drained: trio.Event = field(default_factory=trio.Event)
     finished: trio.Event = field(default_factory=trio.Event)
     dispatch_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
@@ -114,10 +148,7 @@ class Job:
     def complete_index(self, idx: int) -> None:
         """Advance the cursor past ``idx`` once every index below it is complete."""
         if idx == self.cursor:
-            self.cursor += 1
-            while self.cursor in self.done_ahead:
-                self.done_ahead.discard(self.cursor)
-                self.cursor += 1
+            self.cursor = self.done_ahead.advance(self.cursor + 1)
         elif idx > self.cursor:
             self.done_ahead.add(idx)
 

@@ -199,11 +199,14 @@ class Registry:
 
     async def _dispatch(self, job: Job) -> None:
         with job.dispatch_scope:
-            done = self.journal.outcome_indices(job.id, job.cursor)
+            done = self.journal.outcome_indices(job.id, job.cursor)  # ascending, merged with the enumeration
+            next_done = next(done, None)
             uncertain_end = job.frontier  # [cursor, frontier) may hold objects published without an outcome
             for batch in enum_.items(job.spec, job.id, self.journal, job.cursor):
                 for item in batch:
-                    if item.idx in done:
+                    while next_done is not None and next_done < item.idx:
+                        next_done = next(done, None)
+                    if item.idx == next_done:
                         job.complete_index(item.idx)
                         continue
                     if item.idx >= job.frontier:

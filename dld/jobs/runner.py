@@ -48,7 +48,8 @@ async def run_task(task: Task, fetcher: Fetcher, store: Store, config: Config) -
     with trio.CancelScope() as scope:
         task.scope = scope
         try:
-            prev = None if spec.force else store.head(spec.bck, task.name)
+            stored = store.head(spec.bck, task.name)  # its version is bumped on replace, forced or not
+            prev = None if spec.force else stored  # what change detection compares against
             cloud = prev is not None and classify_link(task.link) != "web"
             if cloud:
                 remote_size, remote_headers = await fetcher.head(task.link)
@@ -93,7 +94,7 @@ async def run_task(task: Task, fetcher: Fetcher, store: Store, config: Config) -
                                       job=f"{job.id}/{task.idx}")
                     if task.progress.resumable:
                         partial.clear(fd)
-                    store.publish(tmp, spec.bck, task.name, meta, fd=fd, prev=prev)
+                    store.publish(tmp, spec.bck, task.name, meta, fd=fd, prev=stored)
                     published = True
                     outcome.outcome = DONE
                     outcome.size = res.size

@@ -42,8 +42,6 @@ USER_AGENT = "dld/0.1"
 # Objects smaller than this are not worth resuming after a crash (refetching them is cheaper than the two xattr
 # writes per object the resume state costs); larger ones and those of unknown size record it.
 RESUME_MIN_BYTES = 4 * 1024 * 1024
-# Objects at least this large (or of unknown size) are hashed in a thread beside the writes (Sink.offload).
-OFFLOAD_MIN_BYTES = 8 * 1024 * 1024
 GCS_USER_AGENT = "gcloud-golang-storage/20151204"  # AIS sends it to storage.googleapis.com (§2.6)
 
 
@@ -220,12 +218,11 @@ class Fetcher:
                 if resp.status in (200, 206):
                     cl = resp.get("content-length")
                     progress.total = _object_size(resp.status, cl, resp.get("content-range"))
-                    if not cl.isdigit() or int(cl) >= OFFLOAD_MIN_BYTES:
-                        sink.offload()
+                    if self.config.verify_checksums:
+                        resp.expect = digests.expectations(req.link, resp.headers, status=resp.status)
                     if self.record_resume and (not cl.isdigit() or int(cl) >= RESUME_MIN_BYTES or sink.offset):
                         partial.write(sink.fd, req.link, _validator(resp), sink.offset)
                         progress.resumable = True
-                    resp.expect = digests.expectations(req.link, resp.headers, status=resp.status)
                     if resp.expect:
                         sink.enable([e.algorithm for e in resp.expect])
                 return None
@@ -313,10 +310,7 @@ class Fetcher:
             sink = Sink(fd, 0, None, cfg.content_checksum)
             validator = ""
         progress.sink = sink
-        try:
-            return await self._attempts(req, sink, validator, progress)
-        finally:
-            sink.drain()  # never leave a hashing thread behind (cancel, error, success alike)
+        return await self._attempts(req, sink, validator, progress)
 
     async def _attempts(self, req: FetchRequest, sink: Sink, validator: str, progress: Progress) -> FetchResult:
         cfg = self.config

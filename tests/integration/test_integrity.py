@@ -140,6 +140,7 @@ def test_force_redownloads_unchanged(dld_daemon, origin):
     st = _range_job(d, origin, bucket, tag, n, force=True)
     assert st["skipped_cnt"] == 0 and st["finished_cnt"] == n
     assert _served(origin, tag)[0] == 2 * n * 70000
+    assert d.request("HEAD", f"/v1/objects/{bucket}/f01")[1]["ais-version"] == "2"  # replaced: version bumped
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +174,7 @@ def test_gcs_link_compare_objects_skips_by_generation_and_hash(cloud_daemon, ori
     st = d.wait(d.start_job(body))
     assert st["skipped_cnt"] == 0 and st["finished_cnt"] == 1
     assert d.object_file("gcs-cache", name).read_bytes() == expected_bytes(name, 40000, version=1)
+    assert d.request("HEAD", f"/v1/objects/gcs-cache/{name}")[1]["ais-version"] == "2"
 
 
 def test_s3_link_compare_objects_skips_by_etag(cloud_daemon, origin):

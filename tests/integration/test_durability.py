@@ -144,6 +144,8 @@ def test_kill9_storm_large_objects_resume_from_partial(tmp_path, origin):
         served = sum(per[nm]["body_bytes"] for nm in names)
         # Each kill can lose what was in flight (socket buffers + one curl buffer): allow 24 MiB per kill.
         assert 3 * size <= served <= 3 * size + kills * 24 * 1024 * 1024, (served - 3 * size, kills)
+        print(f"\nre-fetched after {kills} kills: {(served - 3 * size) / 2**20:.1f} MiB "
+              f"({(served - 3 * size) / kills / 2**20:.2f} MiB per kill) of {3 * size / 2**20:.0f} MiB")
         assert any(r.startswith("bytes=") for nm in names for r in per[nm]["ranges"]), "no ranged resume seen"
     finally:
         d.stop()

@@ -7,7 +7,7 @@ sans-IO: strings in, a frozen ``ParsedTemplate`` or a ``BadRequest`` out.
 
 Rule 1: parsing reproduces Go exactly, including the order of checks and every error text, because the API shows
 these messages to AIS clients verbatim. Go helpers whose output leaks into messages are re-created here:
-``strconv.ParseInt`` (``_parse_int``) and ``%q`` (``_go_quote``).
+``strconv.ParseInt`` (``_parse_int``) and ``%q`` (``dld.names.go_quote``).
 
 Rule 2: expansion never materializes the whole name list. A template is a mixed-radix counter (odometer, the
 rightmost range varies fastest); flat index ``i`` maps to one digit per range, so ``expand(start_index=k)`` jumps
@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from dld.errors import BadRequest
+from dld.names import go_quote as _go_quote
 
 __all__ = [
     "MAX_TEMPLATE_EXPANSION",
@@ -356,34 +357,6 @@ def _parse_int(s: str) -> int:
 
 def _num_error(s: str, why: str) -> str:
     return f"strconv.ParseInt: parsing {_go_quote(s)}: {why}"
-
-
-_GO_ESCAPES = {"\a": r"\a", "\b": r"\b", "\f": r"\f", "\n": r"\n", "\r": r"\r", "\t": r"\t", "\v": r"\v"}
-
-
-def _go_quote(s: str) -> str:
-    """Go ``strconv.Quote`` (the ``%q`` verb): printable runes verbatim, everything else escaped Go-style."""
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch.isprintable():  # same classes as Go unicode.IsPrint: L, M, N, P, S and U+0020
-            out.append(ch)
-        elif ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        elif 0xDC80 <= o <= 0xDCFF:  # a surrogateescape'd invalid byte: Go prints invalid bytes as \xNN
-            out.append(f"\\x{o - 0xDC00:02x}")
-        elif 0xD800 <= o <= 0xDFFF:
-            out.append("\\ufffd")
-        elif o < 0x10000:
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(f"\\U{o:08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def _go_div(a: int, b: int) -> int:

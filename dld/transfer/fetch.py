@@ -117,6 +117,15 @@ def _content_range_start(value: str) -> int:
         return -1
 
 
+def _set_headers(c: pycurl.Curl, lines: list[str]) -> None:
+    """Replace the handle's request headers. ``setopt(HTTPHEADER, [])`` keeps the previous list (pycurl 7.49):
+    one job's headers (an Authorization!) would go out with the next job's requests on the reused handle."""
+    if lines:
+        c.setopt(pycurl.HTTPHEADER, lines)
+    else:
+        c.unsetopt(pycurl.HTTPHEADER)
+
+
 def _object_size(status: int, content_length: str, content_range: str) -> int:
     """The whole object's size from a 200's Content-Length or a 206's Content-Range; 0 when unknown."""
     if status == 206:
@@ -196,7 +205,7 @@ class Fetcher:
                 lines.append(f"If-None-Match: {req.if_none_match}")
             elif req.if_modified_since:
                 lines.append(f"If-Modified-Since: {req.if_modified_since}")
-        c.setopt(pycurl.HTTPHEADER, lines)
+        _set_headers(c, lines)
 
         def on_header(line: bytes) -> int | None:
             if line.startswith(b"HTTP/"):
@@ -247,7 +256,7 @@ class Fetcher:
         c.setopt(pycurl.URL, link)
         c.setopt(pycurl.NOSIGNAL, 1)
         c.setopt(pycurl.NOBODY, 1)
-        c.setopt(pycurl.HTTPHEADER, [])
+        _set_headers(c, [])  # AIS sends no custom headers on the change-detection HEAD
         c.setopt(pycurl.CONNECTTIMEOUT_MS, int(self.config.connect_timeout_s * 1000))
         c.setopt(pycurl.FOLLOWLOCATION, 1)
         c.setopt(pycurl.MAXREDIRS, 10)

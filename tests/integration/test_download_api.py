@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from datetime import datetime
 
 import pytest
@@ -697,3 +698,17 @@ def test_started_time_is_recent(d, origin):
     st = d.wait(jid)
     started = datetime.fromisoformat(st["started_time"][:26].rstrip("Z") + "+00:00").timestamp()
     assert before - 2 < started < time.time() + 2
+
+
+def test_a_jobs_headers_never_leak_into_the_next_jobs_requests(recorder, make_daemon):
+    """Regression: easy handles are reused across jobs; one slot (so one handle) makes the reuse certain."""
+    d = make_daemon("--transfers-per-mountpath", "1")
+    tag = uuid.uuid4().hex[:8]
+    d.wait(_job(d, {"type": "single", "bucket": {"name": f"hl{tag}"}, "object_name": "a",
+                    "link": recorder.url(f"/plain/{tag}-a?size=10"),
+                    "headers": {"Authorization": ["Bearer secret-of-job-a"], "If-Match": ['"x"']}}))
+    d.wait(_job(d, {"type": "single", "bucket": {"name": f"hl{tag}"}, "object_name": "b",
+                    "link": recorder.url(f"/plain/{tag}-b?size=10")}))
+    (first,), (second,) = recorder.headers_of(f"/plain/{tag}-a"), recorder.headers_of(f"/plain/{tag}-b")
+    assert ("Authorization", "Bearer secret-of-job-a") in first
+    assert not any(k.lower() in ("authorization", "if-match") for k, _ in second), second

@@ -8,7 +8,7 @@ Lifecycle (AIS §2.8; ``aborted`` is a flag orthogonal to the state, as in AIS):
     DISPATCHING --all_dispatched--> DRAINING --drained--> FINISHED
     DISPATCHING --abort-----------> DRAINING
     DRAINING    --abort-----------> DRAINING
-    FINISHED    --abort-----------> FINISHED     (AIS shows a finished job aborted afterwards as "Aborted")
+    FINISHED    --abort-----------> FINISHED     (no-op: AIS would flip it to "Aborted", §2.15.8)
 
 Counters follow AIS: ``finished_cnt`` counts successes + skips, ``scheduled_cnt`` every item the dispatcher
 emitted, ``error_cnt`` failures. ``cursor`` is the index below which every item has an outcome (the low-water

@@ -171,7 +171,11 @@ class Registry:
         return out
 
     def abort(self, job_id: str) -> None:
+        """Abort a job. A job that has already finished is left as it is (AIS flips it to "Aborted", which
+        misreports a job that completed: §2.15.8); the call still succeeds, so repeated aborts are harmless."""
         job = self.get(job_id)
+        if job.finished_ns:
+            return
         job.aborted = True
         job.transition(Event.ABORT)
         if not job.finished_ns:

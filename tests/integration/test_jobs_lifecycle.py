@@ -11,6 +11,7 @@ import calendar
 import json
 import signal
 import time
+import uuid
 
 import pytest
 
@@ -312,3 +313,18 @@ def test_bytes_per_hour_limit(d, origin):
         st = d.wait(jid, timeout=60)
         raise AssertionError(f"abort of the throttled job took {time.monotonic() - t0:.1f}s (limit 5s)") from None
     assert st["aborted"] is True
+
+
+def test_abort_of_a_finished_job_leaves_it_finished(dld_daemon, origin):
+    """AIS flips a finished job to "Aborted" (§2.15.8, listed as a quirk); dld answers 200 and changes nothing."""
+    d = dld_daemon
+    bucket = f"abfin-{uuid.uuid4().hex[:8]}"
+    jid = d.start_job({"type": "single", "bucket": {"name": bucket}, "object_name": "o",
+                       "link": origin.obj_url(f"{bucket}-o", size=100)})
+    before = d.wait(jid)
+    assert before["finished_cnt"] == 1 and before["aborted"] is False
+    d.api("DELETE", "/v1/download/abort", {"id": jid})
+    d.api("DELETE", "/v1/download/abort", {"id": jid})
+    after = d.status(jid)
+    assert after["aborted"] is False and after["finished_time"] == before["finished_time"]
+    assert after["finished_cnt"] == 1

@@ -173,8 +173,9 @@ def _bucket(body: dict[str, Any]) -> Bck:
     if not isinstance(provider, str) or provider not in PROVIDER_ALIASES:
         raise BadRequest(f'invalid bucket provider "{provider}" (expecting one of: ais, aws, gcp, azure, oci)')
     ns = b.get("namespace") or {}
-    ns_name = ns.get("name", "") if isinstance(ns, dict) else ""
-    return Bck(PROVIDER_ALIASES[provider], name, ns_name or "")
+    if not isinstance(ns, dict) or not isinstance(ns.get("name", ""), str):
+        raise BadRequest("failed to unmarshal: 'bucket.namespace' must be an object {\"uuid\": ..., \"name\": ...}")
+    return Bck(PROVIDER_ALIASES[provider], name, ns.get("name", "") or "")
 
 
 def _headers(v: Any) -> dict[str, list[str]]:
@@ -221,7 +222,9 @@ def parse_start(raw: bytes) -> StartRequest:
         pi = _parse_duration_field(body.get("progress_interval"), "progress_interval")
     except BadRequest:
         raise BadRequest("invalid progress interval") from None
-    limits = body.get("limits") or {}
+    limits = body.get("limits")
+    if limits is None:
+        limits = {}
     if not isinstance(limits, dict):
         raise BadRequest("failed to unmarshal: 'limits' must be an object {\"connections\": N, \"bytes_per_hour\": M}")
     common = {
@@ -231,7 +234,7 @@ def parse_start(raw: bytes) -> StartRequest:
         "connections": _nonneg_int(limits, "connections"),
         "bytes_per_hour": _nonneg_int(limits, "bytes_per_hour"),
         "headers": _headers(body.get("headers")),
-        "force": bool(body.get("force", False)),
+        "force": _bool_field(body, "force"),
     }
     if kind == "single":
         return StartRequest(_single(body, desc, common))
@@ -249,6 +252,26 @@ def parse_start(raw: bytes) -> StartRequest:
                      "'single', 'multi' or 'range' jobs over their HTTP(S) links instead.")
 
 
+def _bool_field(body: dict[str, Any], key: str) -> bool:
+    v = body.get(key, False)
+    if v is None:
+        return False
+    if not isinstance(v, bool):
+        raise BadRequest(f"failed to unmarshal: '{key}' must be true or false, got {_go_type(v)}")
+    return v
+
+
+_SCHEMES = ("http://", "https://")
+
+
+def _check_link(link: str) -> str:
+    """The link with AIS's default scheme; any scheme but http(s) is refused now rather than failing later."""
+    full = prepend_protocol(link)
+    if not full.lower().startswith(_SCHEMES):
+        raise BadRequest(f'unsupported link "{link}": dld downloads http:// and https:// links only')
+    return full
+
+
 def _str_field(body: dict[str, Any], key: str) -> str:
     v = body.get(key) or ""
     if not isinstance(v, str):
@@ -259,7 +282,7 @@ def _str_field(body: dict[str, Any], key: str) -> str:
 def _single(body: dict[str, Any], desc: str, common: dict[str, Any]) -> JobSpec:
     link = _str_field(body, "link")
     name = _str_field(body, "object_name")
-    from_remote = bool(body.get("from_remote", False))
+    from_remote = _bool_field(body, "from_remote")
     if not name:
         base = go_path_base(link)
         if base in (".", "/"):
@@ -271,7 +294,7 @@ def _single(body: dict[str, Any], desc: str, common: dict[str, Any]) -> JobSpec:
         raise BadRequest("'from_remote' single jobs need a cloud backend plugin, and none is installed")
     name = normalize_obj_name(name)
     bck = common["bck"]
-    return JobSpec(kind="single", description=desc or f"{link} -> {bck.cname}/{name}", link=prepend_protocol(link),
+    return JobSpec(kind="single", description=desc or f"{link} -> {bck.cname}/{name}", link=_check_link(link),
                    object_name=name, **common)
 
 
@@ -287,6 +310,7 @@ def _range(body: dict[str, Any], desc: str, common: dict[str, Any]) -> JobSpec:
     n = pt.count()
     for i in {0, n - 1}:
         object_name_from_link(pt.name_at(i), subdir)
+    _check_link(pt.name_at(0))  # the scheme is before the first brace: the same for every link
     bck = common["bck"]
     return JobSpec(kind="range", description=desc or f"{template} -> {bck.cname}", template=template, subdir=subdir,
                    **common)
@@ -304,12 +328,12 @@ def _multi_items(objects: Any) -> list[tuple[str, str]]:
             base = go_path_base(link)
             if base in (".", "/"):
                 raise BadRequest(f'failed to extract object name from the download "{link}"')
-            out[normalize_obj_name(base)] = prepend_protocol(link)
+            out[normalize_obj_name(base)] = _check_link(link)
     elif isinstance(objects, dict):
         for name, link in objects.items():
             if not isinstance(link, str):
                 raise BadRequest(f"values in map should be strings, found: {_go_type(link)}")
-            out[normalize_obj_name(name)] = prepend_protocol(link)
+            out[normalize_obj_name(name)] = _check_link(link)
     else:
         raise BadRequest(f"JSON body should be map (string -> string) or array of strings, found: {_go_type(objects)}")
     if not out:

@@ -187,6 +187,17 @@ ERRORS = [
     (b(type="single", link=L, limits={"connections": -1}), "'limit.connections' must be non-negative (got: -1)"),
     (b(type="single", link=L, limits={"bytes_per_hour": -7}), "'limit.bytes_per_hour' must be non-negative (got: -7)"),
     (b(type="backend"), "bucket download requires a remote bucket"),
+    # dld: stricter than AIS where AIS would accept input that can only fail later
+    (b(type="single", link="ftp://h/x"), 'unsupported link "ftp://h/x": dld downloads http:// and https:// links only'),
+    (b(type="multi", objects=["file:///etc/passwd"]),
+     'unsupported link "file:///etc/passwd": dld downloads http:// and https:// links only'),
+    (b(type="range", template="gopher://h/{0..3}"),
+     'unsupported link "gopher://h/0": dld downloads http:// and https:// links only'),
+    (b(type="single", link=L, force="yes"), "failed to unmarshal: 'force' must be true or false, got string"),
+    (b(type="single", link=L, limits=[]),
+     "failed to unmarshal: 'limits' must be an object {\"connections\": N, \"bytes_per_hour\": M}"),
+    ({"type": "single", "bucket": {"name": "b", "namespace": "x"}, "link": L},
+     "failed to unmarshal: 'bucket.namespace' must be an object {\"uuid\": ..., \"name\": ...}"),
 ]
 
 

@@ -16,8 +16,7 @@ from .model import Task
 
 
 class Jogger:
-    def __init__(self, index: int, slots: int) -> None:
-        self.index = index
+    def __init__(self, slots: int) -> None:
         self.slots = slots
         self.per_job_cap = 2 * slots
         self._queues: dict[str, deque[Task]] = {}
@@ -73,6 +72,3 @@ class Jogger:
         """Forget every queued task (shutdown: they have no outcome, so they run again after restart)."""
         for job_id in list(self._queues):
             self.drop(job_id)
-
-    def queued(self) -> int:
-        return sum(len(q) for q in self._queues.values())

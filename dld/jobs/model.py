@@ -122,7 +122,6 @@ class Job:
     inflight: int = 0  # tasks queued in joggers or running
     done_ahead: AheadBitmap = field(default_factory=lambda: AheadBitmap())
     drained: trio.Event = field(default_factory=trio.Event)
-    finished: trio.Event = field(default_factory=trio.Event)
     dispatch_scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     conn_sem: trio.Semaphore | None = None
     bucket: TokenBucket | None = None
@@ -134,7 +133,6 @@ class Job:
             self.bucket = TokenBucket(self.spec.bytes_per_hour, trio.current_time())
         if self.finished_ns:
             self.state = State.FINISHED
-            self.finished.set()
 
     def transition(self, event: Event) -> None:
         try:
@@ -166,7 +164,6 @@ class Job:
     def mark_finished(self) -> None:
         self.transition(Event.DRAINED)
         self.finished_ns = time.time_ns()
-        self.finished.set()
 
     # ---- views -------------------------------------------------------------------------------------------------
 

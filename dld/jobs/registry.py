@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import time
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,11 @@ CHECKPOINT_S = 2.0
 CHECKPOINT_BYTES = 64 * 1024 * 1024  # fdatasync a transfer's temp file once it has grown this much unsynced
 
 
+# Journal columns a restored Job takes as they are.
+_RESTORED_AS_IS = ("id", "xaction_id", "seq", "started_ns", "total", "finished_ns", "cursor", "frontier", "finished_cnt",
+                  "scheduled_cnt", "skipped_cnt", "error_cnt")
+
+
 class Registry:
     def __init__(self, config: Config, store: Store, journal: Journal, engine: CurlTrio, *, xaction_id: str,
                  cainfo: str = "") -> None:
@@ -66,7 +72,7 @@ class Registry:
         self.xaction_id = xaction_id
         self.cainfo = cainfo
         self.jobs: dict[str, Job] = {}
-        self.joggers = [Jogger(i, config.transfers_per_mountpath) for i in range(len(store.mountpaths))]
+        self.joggers = [Jogger(config.transfers_per_mountpath) for _ in store.mountpaths]
         self._mp_ids = [m.id for m in store.mountpaths]
         self._nursery: trio.Nursery | None = None
         self._seq = journal.max_seq()
@@ -91,8 +97,6 @@ class Registry:
 
     def _clean_temp(self) -> None:
         """Delete temp files no resumable job owns (finished, aborted, removed jobs; interrupted destroys)."""
-        import shutil
-
         live = {j.id for j in self.jobs.values() if not j.finished_ns}
         for mp in self.store.mountpaths:
             for entry in mp.tmp.iterdir():
@@ -120,11 +124,8 @@ class Registry:
     def _restore(self) -> None:
         for row in self.journal.jobs():
             spec = JobSpec.from_json(row["spec"])
-            job = Job(id=row["id"], spec=spec, xaction_id=row["xaction_id"], seq=row["seq"],
-                      started_ns=row["started_ns"], total=row["total"], finished_ns=row["finished_ns"],
-                      aborted=bool(row["aborted"]), all_dispatched=bool(row["all_dispatched"]),
-                      cursor=row["cursor"], frontier=row["frontier"], finished_cnt=row["finished_cnt"], scheduled_cnt=row["scheduled_cnt"],
-                      skipped_cnt=row["skipped_cnt"], error_cnt=row["error_cnt"])
+            as_is = {k: row[k] for k in _RESTORED_AS_IS}
+            job = Job(spec=spec, aborted=bool(row["aborted"]), all_dispatched=bool(row["all_dispatched"]), **as_is)
             self.jobs[job.id] = job
             if job.finished_ns:
                 continue

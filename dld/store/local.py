@@ -151,14 +151,12 @@ class Store:
     def head(self, bck: Bck, name: str) -> ObjectMeta | None:
         """The object's metadata, or None when it does not exist."""
         try:
-            rel_ok = _rel_path(name)
-        except StoreError:
+            for p in self._candidates(bck, name):
+                meta = _read_meta(p)
+                if meta is not None:
+                    return meta
+        except StoreError:  # a name that cannot be a path cannot be stored either
             return None
-        del rel_ok
-        for p in self._candidates(bck, name):
-            meta = _read_meta(p)
-            if meta is not None:
-                return meta
         return None
 
     def delete(self, bck: Bck, name: str) -> bool:

@@ -64,7 +64,6 @@ class FetchResult:
     headers: list[tuple[str, str]]
     status: int
     attempts: int
-    verified: list[str] = field(default_factory=list)  # algorithms checked against the source's values
 
 
 @dataclass(slots=True)
@@ -164,7 +163,6 @@ class Fetcher:
         self.easy = pycurl.Curl()
         engine.prepare(self.easy)
         self.rng = rng or random.Random()
-        self.record_resume = True  # keep the temp file's resume state (dld.store.partial) as headers arrive
 
     def close(self) -> None:
         self.easy.close()
@@ -229,7 +227,7 @@ class Fetcher:
                     progress.total = _object_size(resp.status, cl, resp.get("content-range"))
                     if self.config.verify_checksums:
                         resp.expect = digests.expectations(req.link, resp.headers, status=resp.status)
-                    if self.record_resume and (not cl.isdigit() or int(cl) >= RESUME_MIN_BYTES or sink.offset):
+                    if (not cl.isdigit() or int(cl) >= RESUME_MIN_BYTES or sink.offset):
                         partial.write(sink.fd, req.link, _validator(resp), sink.offset)
                         progress.resumable = True
                     if resp.expect:
@@ -348,8 +346,7 @@ class Fetcher:
                     sink.reset()
                     validator = ""
                 else:
-                    return FetchResult(False, sink.offset, sink.content_digest(), resp.headers, status, attempt,
-                                       verified=[e.algorithm for e in resp.expect])
+                    return FetchResult(False, sink.offset, sink.content_digest(), resp.headers, status, attempt)
             elif status == 416 and sink.offset > 0:
                 # We asked for bytes past our offset with If-Range; a 416 means the validator still matched and
                 # there is nothing after the offset. If the size it reports is our offset, we already have it all.

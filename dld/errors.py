@@ -111,6 +111,12 @@ class JournalError(DldError):
     status = 500
 
 
+class JournalFull(JournalError):
+    """The journal's disk is full: nothing new can be recorded until space is freed (507, as ``OutOfSpace``)."""
+
+    status = 507
+
+
 class InternalError(DldError):
     """A bug in dld. The message asks the user to report it."""
 

@@ -20,15 +20,19 @@ Theory of operation:
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import JournalError
+from ..errors import JournalError, JournalFull
 
 SCHEMA_VERSION = 2
+log = logging.getLogger("dld.journal")
+
 BATCH_MAX = 1000
 BATCH_INTERVAL_S = 0.2
 
@@ -129,6 +133,8 @@ class Journal:
             ) from e
         self._batch: list[Outcome] = []
         self._dirty: dict[str, dict[str, Any]] = {}
+        self.write_error = ""  # why the last flush failed ("" once writes succeed again)
+        self._logged_at = 0.0
 
     def _migrate(self) -> None:
         (version,) = self.db.execute("PRAGMA user_version").fetchone()
@@ -151,6 +157,18 @@ class Journal:
         self.db.close()
 
     # ---- writes ------------------------------------------------------------------------------------------------
+    # SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR), so a ROLLBACK of our
+    # own is only sent while one is still open: otherwise it fails and hides the real error.
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+    def _failed(self, what: str, e: sqlite3.Error) -> JournalError:
+        if "full" in str(e).lower():
+            return JournalFull(f"{what}: no space left for the journal {self.path} ({e}); free space on its disk "
+                               "and retry")
+        return JournalError(f"{what}: writing the journal {self.path} failed ({e})")
 
     def insert_job(self, row: dict[str, Any], items: list[tuple[str, str]] | None = None) -> None:
         """Record a new job (and a multi job's list) durably before the job is acknowledged to the client."""
@@ -164,8 +182,11 @@ class Journal:
                 db.executemany("INSERT INTO items(job_id, idx, name, link) VALUES(?,?,?,?)",
                                ((row["id"], i, n, link) for i, (n, link) in enumerate(items)))
             db.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._rollback()
+            raise self._failed("cannot record the job", e) from e
         except BaseException:
-            db.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def record(self, outcome: Outcome, counters: dict[str, Any]) -> None:
@@ -176,16 +197,26 @@ class Journal:
             self.flush()
 
     def reserve_frontier(self, job_id: str, frontier: int) -> None:
-        """Durably promise that no item at or above ``frontier`` has been dispatched (committed at once)."""
-        self.db.execute("UPDATE jobs SET frontier=? WHERE id=?", (frontier, job_id))
+        """Durably promise that no item at or above ``frontier`` has been dispatched (committed at once).
+
+        Raises:
+            JournalError: the promise could not be written; nothing at or above the old frontier may be dispatched.
+        """
+        try:
+            self.db.execute("UPDATE jobs SET frontier=? WHERE id=?", (frontier, job_id))
+        except sqlite3.Error as e:
+            raise self._failed("cannot reserve dispatch", e) from e
 
     def update_job(self, job_id: str, counters: dict[str, Any]) -> None:
         """Queue a change of a job's header (finished, aborted, all_dispatched, cursor) for the next flush."""
         self._dirty[job_id] = counters
 
-    def flush(self) -> None:
+    def flush(self) -> bool:
+        """Commit what is queued. A failed commit (disk full, I/O error) keeps it queued for the next flush,
+        logs, and returns False: outcomes are never dropped, and the daemon goes on (objects already published
+        are recognized after a crash by their metadata)."""
         if not self._batch and not self._dirty:
-            return
+            return True
         batch, dirty = self._batch, self._dirty
         self._batch, self._dirty = [], {}
         db = self.db
@@ -198,12 +229,22 @@ class Journal:
                 db.execute(f"UPDATE jobs SET {','.join(k + '=?' for k in _COUNTER_COLS)} WHERE id=?",
                            [c[k] for k in _COUNTER_COLS] + [job_id])
             db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
+        except BaseException as e:
+            self._rollback()
             self._batch = batch + self._batch
             for k, v in dirty.items():
                 self._dirty.setdefault(k, v)
-            raise
+            if not isinstance(e, sqlite3.Error):
+                raise
+            self.write_error = str(self._failed(f"{len(self._batch)} outcomes wait", e))
+            if time.monotonic() - self._logged_at > 10:
+                self._logged_at = time.monotonic()
+                log.warning("%s", self.write_error)
+            return False
+        if self.write_error:
+            log.warning("journal writable again; queued outcomes recorded")
+            self.write_error = ""
+        return True
 
     @property
     def pending(self) -> int:
@@ -212,11 +253,15 @@ class Journal:
     def delete_job(self, job_id: str) -> None:
         self.flush()
         db = self.db
-        db.execute("BEGIN")
-        db.execute("DELETE FROM outcomes WHERE job_id=?", (job_id,))
-        db.execute("DELETE FROM items WHERE job_id=?", (job_id,))
-        db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
-        db.execute("COMMIT")
+        try:
+            db.execute("BEGIN")
+            db.execute("DELETE FROM outcomes WHERE job_id=?", (job_id,))
+            db.execute("DELETE FROM items WHERE job_id=?", (job_id,))
+            db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
+            db.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._rollback()
+            raise self._failed("cannot remove the job", e) from e
 
     # ---- reads -------------------------------------------------------------------------------------------------
 

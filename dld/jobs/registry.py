@@ -24,6 +24,7 @@ Theory of operation:
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ..errors import BadRequest, Conflict, NotFound
+from ..errors import BadRequest, Conflict, JournalError, NotFound, OutOfSpace, StoreError
 from ..store import hrw, partial
 from ..transfer.fetch import Fetcher
 from ..wire import JobSpec, StartRequest, new_job_id
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
 
 FRONTIER_STEP = 1000  # items reserved per frontier commit
+RESERVE_RETRY_S = 1.0  # while the journal cannot move a frontier (disk full), dispatch retries this often
 CHECKPOINT_S = 2.0
 CHECKPOINT_BYTES = 64 * 1024 * 1024  # fdatasync a transfer's temp file once it has grown this much unsynced
 
@@ -144,10 +146,13 @@ class Registry:
     def create(self, req: StartRequest) -> Job:
         """Register a validated job durably and start it. Creates a missing ``ais://`` destination bucket."""
         spec = req.spec
-        if spec.bck.provider == "ais":
-            self.store.create_bucket(spec.bck)
-        elif not self.store.bucket_exists(spec.bck):
-            self.store.create_bucket(spec.bck)  # the local cache of a remote bucket
+        try:
+            # An ais:// destination, or the local cache of a remote bucket.
+            if spec.bck.provider == "ais" or not self.store.bucket_exists(spec.bck):
+                self.store.create_bucket(spec.bck)
+        except OSError as e:
+            cls = OutOfSpace if e.errno == errno.ENOSPC else StoreError
+            raise cls(f'cannot create bucket "{spec.bck.cname}": {e.strerror}') from e
         total = enum_.count(spec, len(req.items or ()))
         self._seq += 1
         job = Job(id=new_job_id(), spec=spec, xaction_id=self.xaction_id, seq=self._seq, started_ns=time.time_ns(),
@@ -193,8 +198,8 @@ class Registry:
         job = self.get(job_id)
         if not job.finished_ns:
             raise Conflict(f'job "{job_id}" is still running')
-        del self.jobs[job_id]
         self.journal.delete_job(job_id)
+        del self.jobs[job_id]
 
     # ---- dispatch ----------------------------------------------------------------------------------------------
 
@@ -215,8 +220,7 @@ class Registry:
                         job.complete_index(item.idx)
                         continue
                     if item.idx >= job.frontier:
-                        job.frontier = item.idx + FRONTIER_STEP
-                        self.journal.reserve_frontier(job.id, job.frontier)
+                        await self._reserve(job, item.idx + FRONTIER_STEP)
                     job.scheduled_cnt += 1
                     if item.idx < uncertain_end and not item.error and self._already_published(job, item):
                         continue
@@ -248,6 +252,18 @@ class Registry:
         job.mark_finished()
         self.journal.update_job(job.id, job.counters())
         self.journal.flush()
+
+    async def _reserve(self, job: Job, frontier: int) -> None:
+        """Move the job's frontier up; while the journal cannot take it (disk full), dispatch waits."""
+        while True:
+            try:
+                self.journal.reserve_frontier(job.id, frontier)
+            except JournalError as e:
+                log.warning("job %s waits: %s", job.id, e.message)
+                await trio.sleep(RESERVE_RETRY_S)
+                continue
+            job.frontier = frontier
+            return
 
     def _already_published(self, job: Job, item: enum_.Item) -> bool:
         """A resumed item whose object this job already published (crash before the outcome was journaled)."""

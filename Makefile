@@ -9,7 +9,7 @@ STAMP := $(VENV)/.dld-installed
 
 .PHONY: run test install test-servers lint bench clean
 
-$(STAMP): pyproject.toml setup.py dld/_fast/*.pyx
+$(STAMP): pyproject.toml setup.py dld/_fast/*.pyx dld/_fast/csrc/*
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "Cython>=3.0" "setuptools>=68" wheel

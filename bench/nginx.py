@@ -55,11 +55,13 @@ def render_config(
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
     access_log: Path | None = None,
+    locations: str = "",
 ) -> str:
     """nginx.conf text: the engine-notes benchmark settings, all state confined to ``workdir``.
 
     ``access_log`` (tests only; benchmarks keep it off) logs ``<protocol> <status> <uri>`` per request, which is how
-    a test sees that a client spoke HTTP/2.
+    a test sees that a client spoke HTTP/2. ``locations``: extra ``location`` blocks (per-file response headers,
+    such as the ``x-amz-checksum-crc32c`` the checksum benchmark needs).
     """
     w = workdir.resolve()
     user = ""
@@ -108,7 +110,7 @@ http {{
 {tls}        server_name localhost;
         root {data_dir.resolve()};
         location / {{ }}
-    }}
+{locations}    }}
 }}
 """
 
@@ -126,7 +128,9 @@ class Nginx:
         tls_cert: Path | str | None = None,
         tls_key: Path | str | None = None,
         access_log: Path | str | None = None,
+        locations: str = "",
     ) -> None:
+        self.locations = locations
         self.access_log = Path(access_log) if access_log else None
         self.workdir = Path(workdir)
         self.data_dir = Path(data_dir)
@@ -169,6 +173,7 @@ class Nginx:
                 tls_cert=self.tls_cert,
                 tls_key=self.tls_key,
                 access_log=self.access_log,
+                locations=self.locations,
             )
         )
         return self.conf_path

@@ -1,114 +1,210 @@
 # cython: language_level=3
 """The write sink: one call per received chunk writes it to the temp file and feeds the checksums.
 
-Why Cython: pycurl calls the write callback once per chunk (up to CURLOPT_BUFFERSIZE, 512 KiB here; P7). Doing the
-write and the hashing in one compiled call keeps Python out of the per-chunk path, and the ``write(2)`` runs
-without the GIL. ``write`` returns None, never a count (P8: pycurl takes any other value as a short write).
+Why Cython: pycurl calls the write callback once per chunk (at most 16 KiB: libcurl's CURL_MAX_WRITE_SIZE, whatever
+CURLOPT_BUFFERSIZE says). Doing the write and the hashing in one compiled call keeps Python out of the per-chunk
+path, and the ``write(2)`` runs without the GIL. ``write`` returns None, never a count (P8: pycurl takes any other
+value as a short write).
 
-blake3 is computed for every object (the stored content checksum). The verification algorithms (crc32c, crc32,
-md5, sha256, sha512) run only when the source gave a value to check against (engine-notes §4: md5 alone caps a
-transfer at ~0.5 GB/s); ``enable`` switches them on when the response headers arrive and hashes the bytes already
-in the file (a resumed transfer) so the value covers the whole object. crc32c comes from the ``crc32c`` package
-(hardware instructions, ~25 GB/s here). Hashing stays inline: a hashing thread was measured and lost, because each
-hand-off made it re-take the GIL and convoy with the trio thread (engine-notes P9; docs/performance.md).
+blake3 is computed for every object (the stored content checksum) with the official C implementation, vendored in
+``vendor/blake3`` (SIMD picked at run time); crc32c, when the source gave one to check, with ``csrc/crc32c.c``
+(three interleaved hardware streams). For an object's first ``OFFLOAD_AFTER`` bytes both run inline, without the
+GIL. After that a C thread of the sink's own takes them over (``csrc/offload.c``): the callback copies each chunk
+into a 2 MiB staging buffer and the thread hashes full buffers, aligned, on another core, never taking the GIL,
+so it cannot convoy with the trio thread as a Python hashing thread did (engine-notes P9; docs/performance.md).
+
+The other verification algorithms (crc32, md5, sha256, sha512) are rare (Azure Content-MD5, RFC 9530 digests)
+and run inline through zlib/hashlib. ``enable`` switches verification on when the response headers arrive and
+hashes the bytes already in the file (a resumed transfer) so the value covers the whole object.
 """
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.errno cimport errno, EINTR
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from posix.unistd cimport write as c_write
 
 import hashlib
 import os
 import zlib
 
-from blake3 import blake3
-import crc32c as _crc32c
+cdef extern from "vendor/blake3/blake3.h" nogil:
+    ctypedef struct blake3_hasher:
+        pass
+    void blake3_hasher_init(blake3_hasher *self)
+    void blake3_hasher_update(blake3_hasher *self, const void *input, size_t input_len)
+    void blake3_hasher_finalize(const blake3_hasher *self, uint8_t *out, size_t out_len)
+
+cdef extern from "csrc/crc32c.h" nogil:
+    uint32_t dld_crc32c(uint32_t crc, const void *data, size_t len)
+    uint32_t dld_crc32c_portable(uint32_t crc, const void *data, size_t len)
+
+cdef extern from "csrc/offload.h" nogil:
+    ctypedef struct dld_offload:
+        pass
+    dld_offload *dld_offload_start(blake3_hasher *b3, int want_crc32c, uint32_t crc)
+    void dld_offload_feed(dld_offload *q, const void *data, size_t len)
+    void dld_offload_drain(dld_offload *q)
+    uint32_t dld_offload_crc32c(dld_offload *q)
+    void dld_offload_set_crc32c(dld_offload *q, int want, uint32_t crc)
+    void dld_offload_stop(dld_offload *q)
+
+#: Bytes of an object hashed inline before its hashing thread starts: below this, starting and joining a thread
+#: (~50 µs) costs more than the hashing it would move (~0.3 ms per MiB).
+cdef long long _OFFLOAD_AFTER = 1 << 20
+OFFLOAD_AFTER = _OFFLOAD_AFTER
+
+
+def crc32c(const unsigned char[::1] data not None, unsigned int value=0):
+    """CRC-32C of ``data`` appended to a message whose CRC-32C is ``value``; releases the GIL."""
+    cdef size_t n = data.shape[0]
+    cdef uint32_t c = value
+    if n:
+        with nogil:
+            c = dld_crc32c(c, &data[0], n)
+    return c
+
+
+def crc32c_portable(const unsigned char[::1] data not None, unsigned int value=0):
+    """The same through the byte-wise table (tests check the hardware path against it)."""
+    cdef size_t n = data.shape[0]
+    return dld_crc32c_portable(value, &data[0], n) if n else value
+
 
 _HASHLIB = {"md5": hashlib.md5, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
+
+
+cdef class Blake3:
+    """A blake3 hasher on the vendored C implementation; ``update`` releases the GIL."""
+
+    cdef blake3_hasher h
+
+    def __cinit__(self):
+        blake3_hasher_init(&self.h)
+
+    def update(self, const unsigned char[::1] data not None):
+        cdef size_t n = data.shape[0]
+        if n:
+            with nogil:
+                blake3_hasher_update(&self.h, &data[0], n)
+
+    def digest(self):
+        cdef uint8_t out[32]
+        blake3_hasher_finalize(&self.h, out, 32)
+        return bytes(out[:32])
+
+    def hexdigest(self):
+        return self.digest().hex()
+
+
+@cython.no_gc_clear  # __dealloc__ stops the thread, which hashes into _b3: _b3 must not be cleared first
 cdef class Sink:
-    """Appends received bytes to ``fd`` (opened by the caller, positioned at ``offset``) and hashes them."""
+    """Appends received bytes to ``fd`` (opened by the caller, positioned at ``offset``) and hashes them.
+
+    ``close`` ends the hashing thread (if one started); so does collecting the sink.
+    """
 
     cdef public int fd
     cdef public long long offset      # bytes in the file so far (resumed bytes included)
     cdef public long long received    # body bytes received in this attempt
-    cdef public object b3
-    cdef public dict hashers          # algorithm -> hashlib object (md5/sha256/sha512)
-    cdef public unsigned int crc32c
-    cdef public bint want_crc32c
-    cdef public unsigned int crc32
-    cdef public bint want_crc32
     cdef public bint abort            # set to end the transfer from inside the callback
     cdef public object error          # the OSError that stopped a write, if any
+    cdef Blake3 _b3                   # None when content checksumming is off
+    cdef bint _want_crc32c
+    cdef uint32_t _crc32c             # while offloaded, the thread's value is the current one (see _sync)
+    cdef bint _want_crc32
+    cdef unsigned int _crc32
+    cdef dict _hashers                # md5/sha256/sha512 -> hashlib object
+    cdef dld_offload *_q              # the hashing thread, once the object passed OFFLOAD_AFTER
 
-    def content_digest(self):
-        """The blake3 of everything written, hex; "" when content checksumming is off."""
-        return self.b3.hexdigest() if self.b3 is not None else ""
-
-    def __init__(self, int fd, long long offset=0, object b3=None, bint content_checksum=True):
+    def __init__(self, int fd, long long offset=0, Blake3 b3=None, bint content_checksum=True):
         self.fd = fd
         self.offset = offset
         self.received = 0
-        self.b3 = (b3 if b3 is not None else blake3()) if content_checksum else None
-        self.hashers = {}
-        self.crc32c = 0
-        self.want_crc32c = False
-        self.crc32 = 0
-        self.want_crc32 = False
         self.abort = False
         self.error = None
+        self._b3 = (b3 if b3 is not None else Blake3()) if content_checksum else None
+        self._want_crc32c = False
+        self._crc32c = 0
+        self._want_crc32 = False
+        self._crc32 = 0
+        self._hashers = {}
 
-    cdef _hash(self, object data):
-        if self.b3 is not None:
-            self.b3.update(data)
-        if self.want_crc32c:
-            self.crc32c = _crc32c.crc32c(data, self.crc32c, gil_release_mode=-1)
-        if self.want_crc32:
-            self.crc32 = zlib.crc32(data, self.crc32)
-        if self.hashers:
-            for h in self.hashers.values():
-                h.update(data)
+    def __dealloc__(self):
+        self._stop()
+
+    cdef void _sync(self):
+        """Wait until the thread has hashed everything fed to it; then the sink's own fields are current."""
+        if self._q != NULL:
+            with nogil:
+                dld_offload_drain(self._q)
+            self._crc32c = dld_offload_crc32c(self._q)
+
+    cdef void _stop(self):
+        cdef dld_offload *q = self._q
+        if q != NULL:
+            self._sync()
+            self._q = NULL
+            with nogil:
+                dld_offload_stop(q)
+
+    def close(self):
+        """End the hashing thread; the digests stay readable."""
+        self._stop()
+
+    @property
+    def offloaded(self):
+        """Whether a hashing thread took this object over (tests use it to cover both paths)."""
+        return self._q != NULL
+
+    def content_digest(self):
+        """The blake3 of everything written, hex; "" when content checksumming is off."""
+        if self._b3 is None:
+            return ""
+        self._sync()
+        return self._b3.hexdigest()
 
     def reset(self):
         """Start the object over: truncate the file and the checksums (origin ignored Range, or changed)."""
+        self._sync()
         os.ftruncate(self.fd, 0)
         os.lseek(self.fd, 0, os.SEEK_SET)
         self.offset = 0
-        self.b3 = blake3() if self.b3 is not None else None
-        self.hashers = {}
-        self.crc32c = 0
-        self.want_crc32c = False
-        self.crc32 = 0
-        self.want_crc32 = False
+        if self._b3 is not None:
+            blake3_hasher_init(&self._b3.h)
+        self._want_crc32c = False
+        self._crc32c = 0
+        self._want_crc32 = False
+        self._crc32 = 0
+        self._hashers = {}
+        if self._q != NULL:
+            dld_offload_set_crc32c(self._q, 0, 0)
 
     def enable(self, algorithms):
         """Compute these verification algorithms too, over the bytes already in the file and all that follow."""
-        new = [a for a in algorithms if a not in self.hashers
-               and not (a == "crc32c" and self.want_crc32c) and not (a == "crc32" and self.want_crc32)]
+        new = [a for a in algorithms if a not in self._hashers
+               and not (a == "crc32c" and self._want_crc32c) and not (a == "crc32" and self._want_crc32)]
         if not new:
             return
-        for a in new:
-            if a == "crc32c":
-                self.want_crc32c = True
-            elif a == "crc32":
-                self.want_crc32 = True
-            else:
-                self.hashers[a] = _HASHLIB[a]()
-        if self.offset:
-            c32c, c32, hs = _hash_prefix(self.fd, self.offset, "crc32c" in new, "crc32" in new,
-                                         {a: self.hashers[a] for a in new if a in self.hashers})
-            if "crc32c" in new:
-                self.crc32c = c32c
-            if "crc32" in new:
-                self.crc32 = c32
+        self._sync()
+        hashers = {a: _HASHLIB[a]() for a in new if a in _HASHLIB}
+        c32c, c32 = _hash_prefix(self.fd, self.offset, "crc32c" in new, "crc32" in new, hashers)
+        self._hashers.update(hashers)
+        if "crc32c" in new:
+            self._want_crc32c, self._crc32c = True, c32c
+            if self._q != NULL:
+                dld_offload_set_crc32c(self._q, 1, c32c)
+        if "crc32" in new:
+            self._want_crc32, self._crc32 = True, c32
 
     def digests(self):
         """The verification algorithms' values so far, as lowercase hex (crc32c/crc32 as 8 hex digits)."""
-        out = {a: h.hexdigest() for a, h in self.hashers.items()}
-        if self.want_crc32c:
-            out["crc32c"] = f"{self.crc32c:08x}"
-        if self.want_crc32:
-            out["crc32"] = f"{self.crc32:08x}"
+        out = {a: h.hexdigest() for a, h in self._hashers.items()}
+        if self._want_crc32c:
+            self._sync()
+            out["crc32c"] = f"{self._crc32c:08x}"
+        if self._want_crc32:
+            out["crc32"] = f"{self._crc32:08x}"
         return out
 
     def write(self, bytes data):
@@ -117,8 +213,15 @@ cdef class Sink:
         cdef Py_ssize_t done = 0
         cdef Py_ssize_t r = 0
         cdef int err = 0
+        cdef blake3_hasher *b3 = NULL
+        cdef dld_offload *q
         if self.abort:
             return 0  # pycurl: short write → CURLE_WRITE_ERROR, the transfer ends
+        if self._b3 is not None:
+            b3 = &self._b3.h
+        if self._q == NULL and self.offset >= _OFFLOAD_AFTER and (b3 != NULL or self._want_crc32c):
+            self._q = dld_offload_start(b3, self._want_crc32c, self._crc32c)  # NULL: no thread, stay inline
+        q = self._q
         with nogil:
             while done < n:
                 r = c_write(self.fd, p + done, n - done)
@@ -128,42 +231,58 @@ cdef class Sink:
                     err = errno
                     break
                 done += r
+            if not err:
+                if q != NULL:
+                    dld_offload_feed(q, p, n)
+                else:
+                    if b3 != NULL:
+                        blake3_hasher_update(b3, p, n)
+                    if self._want_crc32c:
+                        self._crc32c = dld_crc32c(self._crc32c, p, n)
         if err:
             self.error = OSError(err, os.strerror(err))
             return 0
         self.offset += n
         self.received += n
-        self._hash(data)
+        if self._want_crc32:
+            self._crc32 = zlib.crc32(data, self._crc32)
+        if self._hashers:
+            for h in self._hashers.values():
+                h.update(data)
         return None
 
 
-def _hash_prefix(int fd, long long length, bint crc32c, bint crc32, dict hashers, object b3=None):
-    cdef unsigned int c32c = 0
+def _hash_prefix(int fd, long long length, bint want_crc32c, bint want_crc32, dict hashers, Blake3 b3=None):
+    """Hash the first ``length`` bytes of an open file, read in 1 MiB pieces; returns (crc32c, crc32)."""
+    cdef uint32_t c32c = 0
     cdef unsigned int c32 = 0
     cdef long long pos = 0
+    cdef const unsigned char[::1] mv
     while pos < length:
         chunk = os.pread(fd, min(1 << 20, length - pos), pos)
         if not chunk:
             raise OSError(f"file shorter than expected: {pos} < {length}")
-        if b3 is not None:
-            b3.update(chunk)
-        if crc32c:
-            c32c = _crc32c.crc32c(chunk, c32c, gil_release_mode=-1)
-        if crc32:
+        mv = chunk
+        with nogil:
+            if b3 is not None:
+                blake3_hasher_update(&b3.h, &mv[0], mv.shape[0])
+            if want_crc32c:
+                c32c = dld_crc32c(c32c, &mv[0], mv.shape[0])
+        if want_crc32:
             c32 = zlib.crc32(chunk, c32)
         for h in hashers.values():
             h.update(chunk)
         pos += len(chunk)
-    return c32c, c32, hashers
+    return c32c, c32
 
 
 def hash_file(int fd, long long length):
-    """The blake3 hasher of the first ``length`` bytes of an open file, read in 1 MiB pieces.
+    """The blake3 hasher of the first ``length`` bytes of an open file.
 
-    Used when a transfer resumes from a partial file written by an earlier process: the hash state did not
-    survive, the bytes did.
+    Used when a transfer resumes from a partial file written by an earlier process (the hash state did not
+    survive, the bytes did) and by ``object verify``.
     """
-    h = blake3()
+    h = Blake3()
     _hash_prefix(fd, length, False, False, {}, h)
     return h
 

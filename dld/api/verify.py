@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import trio
-from blake3 import blake3
 
+from .._fast.sink import Blake3
 from ..errors import BadRequest, MethodNotAllowed, NotFound
 from ..store.meta import PROVIDER_ALIASES, Bck
 from .http import Request, Response
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def _blake3_file(path: str) -> str:
-    h = blake3()
+    h = Blake3()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)

@@ -317,7 +317,10 @@ class Fetcher:
             sink = Sink(fd, 0, None, cfg.content_checksum)
             validator = ""
         progress.sink = sink
-        return await self._attempts(req, sink, validator, progress)
+        try:
+            return await self._attempts(req, sink, validator, progress)
+        finally:
+            sink.close()  # its hashing thread, if one started; the digests stay readable
 
     async def _attempts(self, req: FetchRequest, sink: Sink, validator: str, progress: Progress) -> FetchResult:
         cfg = self.config

@@ -30,9 +30,9 @@ from typing import Any
 
 from ..errors import JournalError, JournalFull
 
-SCHEMA_VERSION = 2
 log = logging.getLogger("dld.journal")
 
+SCHEMA_VERSION = 2
 BATCH_MAX = 1000
 BATCH_INTERVAL_S = 0.2
 
@@ -193,7 +193,7 @@ class Journal:
         """Queue an object's outcome and the job's counters as of that outcome."""
         self._batch.append(outcome)
         self._dirty[outcome.job_id] = counters
-        if len(self._batch) >= BATCH_MAX:
+        if len(self._batch) >= BATCH_MAX and not self.write_error:  # failing: the flusher task retries
             self.flush()
 
     def reserve_frontier(self, job_id: str, frontier: int) -> None:

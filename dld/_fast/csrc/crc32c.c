@@ -70,45 +70,34 @@ static inline uint64_t load64(const unsigned char *p) {
     return v;
 }
 
+/* One pass of three streams of `block` bytes each from *pp, joined into c0; *pp moves on by 3 * block. */
+__attribute__((target("sse4.2"))) static inline uint64_t three(uint64_t c0, const unsigned char **pp, size_t block,
+                                                               uint32_t tab[4][256]) {
+    const unsigned char *p = *pp, *end = p + block;
+    uint64_t c1 = 0, c2 = 0;
+    do {
+        c0 = _mm_crc32_u64(c0, load64(p));
+        c1 = _mm_crc32_u64(c1, load64(p + block));
+        c2 = _mm_crc32_u64(c2, load64(p + 2 * block));
+        p += 8;
+    } while (p < end);
+    *pp = p + 2 * block;
+    c0 = shift(tab, (uint32_t)c0) ^ c1;
+    return shift(tab, (uint32_t)c0) ^ c2;
+}
+
 __attribute__((target("sse4.2"))) static uint32_t hw(uint32_t reg, const unsigned char *p, size_t n) {
     uint64_t c0 = reg;
     while (n && ((uintptr_t)p & 7)) {
         c0 = _mm_crc32_u8((uint32_t)c0, *p++);
         n--;
     }
-    while (n >= 3 * LONG_BLOCK) {
-        uint64_t c1 = 0, c2 = 0;
-        const unsigned char *end = p + LONG_BLOCK;
-        do {
-            c0 = _mm_crc32_u64(c0, load64(p));
-            c1 = _mm_crc32_u64(c1, load64(p + LONG_BLOCK));
-            c2 = _mm_crc32_u64(c2, load64(p + 2 * LONG_BLOCK));
-            p += 8;
-        } while (p < end);
-        c0 = shift(long_shift, (uint32_t)c0) ^ c1;
-        c0 = shift(long_shift, (uint32_t)c0) ^ c2;
-        p += 2 * LONG_BLOCK;
-        n -= 3 * LONG_BLOCK;
-    }
-    while (n >= 3 * SHORT_BLOCK) {
-        uint64_t c1 = 0, c2 = 0;
-        const unsigned char *end = p + SHORT_BLOCK;
-        do {
-            c0 = _mm_crc32_u64(c0, load64(p));
-            c1 = _mm_crc32_u64(c1, load64(p + SHORT_BLOCK));
-            c2 = _mm_crc32_u64(c2, load64(p + 2 * SHORT_BLOCK));
-            p += 8;
-        } while (p < end);
-        c0 = shift(short_shift, (uint32_t)c0) ^ c1;
-        c0 = shift(short_shift, (uint32_t)c0) ^ c2;
-        p += 2 * SHORT_BLOCK;
-        n -= 3 * SHORT_BLOCK;
-    }
-    while (n >= 8) {
+    for (; n >= 3 * LONG_BLOCK; n -= 3 * LONG_BLOCK)
+        c0 = three(c0, &p, LONG_BLOCK, long_shift);
+    for (; n >= 3 * SHORT_BLOCK; n -= 3 * SHORT_BLOCK)
+        c0 = three(c0, &p, SHORT_BLOCK, short_shift);
+    for (; n >= 8; n -= 8, p += 8)
         c0 = _mm_crc32_u64(c0, load64(p));
-        p += 8;
-        n -= 8;
-    }
     while (n--)
         c0 = _mm_crc32_u8((uint32_t)c0, *p++);
     return (uint32_t)c0;

@@ -2,7 +2,8 @@
 
 The sink links the official BLAKE3 C implementation (dld/_fast/vendor/blake3, from the blake3-py 1.0.11 sdist,
 BLAKE3 1.3.3, CC0/Apache-2.0). On x86-64 Unix its SSE2/SSE4.1/AVX2/AVX-512 kernels are the upstream assembly
-files, chosen at run time by CPU; on aarch64 the NEON intrinsics; elsewhere the portable C code.
+files, chosen at run time by CPU; on aarch64 the NEON intrinsics; elsewhere the portable C code. See
+dld/_fast/vendor/blake3/README.md for what was taken and the one function added.
 """
 
 import platform
@@ -36,7 +37,8 @@ class BuildExt(build_ext):
 
 extensions = [
     Extension("dld._fast.expand", ["dld/_fast/expand.pyx"], extra_compile_args=["-O3"]),
-    Extension("dld._fast.sink", ["dld/_fast/sink.pyx", "dld/_fast/csrc/offload.c", "dld/_fast/csrc/crc32c.c", *b3_sources],
+    Extension("dld._fast.sink", ["dld/_fast/sink.pyx", "dld/_fast/csrc/offload.c", "dld/_fast/csrc/crc32c.c",
+                                         "dld/_fast/csrc/b3stream.c", *b3_sources],
               define_macros=b3_macros, extra_compile_args=["-O3"], extra_link_args=["-pthread"]),
 ]
 

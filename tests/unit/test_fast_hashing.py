@@ -74,6 +74,40 @@ def test_blake3_in_odd_pieces():
     assert h.hexdigest() == blake3(PATTERN[:pos]).hexdigest()
 
 
+def _pieces(kind: str, total: int, rng) -> list[int]:
+    if kind == "libcurl":      # 53 bytes, then 16 KiB pieces: the sink's usual pattern
+        sizes = [53]
+    elif kind == "aligned":    # whole groups
+        sizes = []
+    elif kind == "bytes":      # one byte at a time for a while
+        sizes = [1] * 3000
+    else:                      # anything
+        sizes = []
+    while sum(sizes) < total:
+        sizes.append(16384 if kind in ("libcurl", "aligned") else rng.choice([1, 63, 1023, 1024, 1025, 15000,
+                                                                                16384, 16385, 40000]))
+    return sizes
+
+
+@pytest.mark.parametrize("kind", ["libcurl", "aligned", "bytes", "random"])
+@pytest.mark.parametrize("seed", range(4))
+def test_blake3_stream_in_any_pieces_with_digests_along_the_way(kind, seed):
+    """csrc/b3stream.c hashes 16-chunk groups in place; any piece sizes must give blake3 of the concatenation,
+    and reading the digest midway must not disturb what follows."""
+    import random
+
+    rng = random.Random(seed)
+    data = PATTERN[:rng.randrange(100_000, 300_000)]
+    h, pos = Blake3(), 0
+    for size in _pieces(kind, len(data), rng):
+        piece = data[pos:pos + size]
+        h.update(piece)
+        pos += len(piece)
+        if rng.random() < 0.05:
+            assert h.hexdigest() == blake3(data[:pos]).hexdigest()
+    assert h.hexdigest() == blake3(data).hexdigest()
+
+
 # ---- the sink's hashing thread ---------------------------------------------------------------------------------
 
 BIG = os.urandom(3 * OFFLOAD_AFTER + 4 * (2 << 20) + 12345)  # inline part, then several staging buffers

@@ -22,7 +22,7 @@ struct dld_offload {
     pthread_cond_t work;     /* producer -> thread: a buffer to hash, or stop */
     pthread_cond_t progress; /* thread -> producer: head moved */
     pthread_t thread;
-    blake3_hasher *b3;
+    dld_b3 *b3;
     int want_crc32c;
     uint32_t crc32c;
     unsigned char *buf[BUFS];
@@ -49,12 +49,12 @@ static void *run(void *arg) {
             break; /* stopping, nothing left */
         const unsigned char *p = q->buf[q->head % BUFS];
         size_t n = q->len[q->head % BUFS];
-        blake3_hasher *b3 = q->b3;
+        dld_b3 *b3 = q->b3;
         int want_crc32c = q->want_crc32c;
         uint32_t crc = q->crc32c;
         pthread_mutex_unlock(&q->mu);
         if (b3)
-            blake3_hasher_update(b3, p, n);
+            dld_b3_update(b3, p, n);
         if (want_crc32c)
             crc = dld_crc32c(crc, p, n);
         pthread_mutex_lock(&q->mu);
@@ -75,7 +75,7 @@ static void destroy(dld_offload *q) {
     free(q);
 }
 
-dld_offload *dld_offload_start(blake3_hasher *b3, int want_crc32c, uint32_t crc) {
+dld_offload *dld_offload_start(dld_b3 *b3, int want_crc32c, uint32_t crc) {
     dld_offload *q = calloc(1, sizeof *q);
     if (!q)
         return NULL;

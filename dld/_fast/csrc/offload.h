@@ -21,7 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "../vendor/blake3/blake3.h"
+#include "b3stream.h"
 
 /* Three 2 MiB buffers per transfer: 6 MiB at most, allocated when the thread starts. Measured with 16 KiB
  * misaligned chunks into a file (hashing thread CPU per GiB): 64 KiB buffers 0.40 s, 256 KiB 0.29, 1 MiB 0.24,
@@ -34,7 +34,7 @@ typedef struct dld_offload dld_offload;
 
 /* Hash into *b3 (NULL: no blake3) and, when want_crc32c, continue crc32c from crc. NULL if out of memory or
  * threads. *b3 must outlive the queue. */
-dld_offload *dld_offload_start(blake3_hasher *b3, int want_crc32c, uint32_t crc);
+dld_offload *dld_offload_start(dld_b3 *b3, int want_crc32c, uint32_t crc);
 void dld_offload_feed(dld_offload *q, const void *data, size_t len);
 void dld_offload_drain(dld_offload *q);
 uint32_t dld_offload_crc32c(dld_offload *q);

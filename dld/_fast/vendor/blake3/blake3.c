@@ -614,3 +614,28 @@ void blake3_hasher_reset(blake3_hasher *self) {
   chunk_state_reset(&self->chunk, self->key, 0);
   self->cv_stack_len = 0;
 }
+
+// ---- dld addition (not upstream) -------------------------------------------------------------------------------
+// Hash 16 whole chunks given by pointer as the next subtree, exactly as blake3_hasher_update would hash their
+// concatenation. The pointers need not be contiguous: dld's sink gets libcurl's 16 KiB pieces 53 (or any) bytes off
+// the chunk grid and passes 15 chunks in place plus one straddling chunk from a small copy (csrc/b3stream.c).
+// Requires an empty chunk state at a chunk counter that is a multiple of 16. Pushes the subtree's two halves, as
+// the happy path of blake3_hasher_update does, so finalize can still make the top node the root.
+void blake3_hasher_update_chunks16(blake3_hasher *self, const uint8_t *const chunks[16]) {
+  uint8_t cvs[16 * BLAKE3_OUT_LEN];
+  blake3_hash_many(chunks, 16, BLAKE3_CHUNK_LEN / BLAKE3_BLOCK_LEN, self->key,
+                   self->chunk.chunk_counter, true, self->chunk.flags,
+                   CHUNK_START, CHUNK_END, cvs);
+  const uint8_t *parents[8];
+  uint8_t out[8 * BLAKE3_OUT_LEN];
+  for (size_t n = 16; n > 2; n /= 2) {
+    for (size_t i = 0; i < n / 2; i++)
+      parents[i] = &cvs[2 * i * BLAKE3_OUT_LEN];
+    blake3_hash_many(parents, n / 2, 1, self->key, 0, false,
+                     self->chunk.flags | PARENT, 0, 0, out);
+    memcpy(cvs, out, n / 2 * BLAKE3_OUT_LEN);
+  }
+  hasher_push_cv(self, cvs, self->chunk.chunk_counter);
+  hasher_push_cv(self, &cvs[BLAKE3_OUT_LEN], self->chunk.chunk_counter + 8);
+  self->chunk.chunk_counter += 16;
+}

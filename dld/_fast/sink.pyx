@@ -117,6 +117,7 @@ cdef class Sink:
     cdef unsigned int _crc32
     cdef dict _hashers                # md5/sha256/sha512 -> hashlib object
     cdef dld_offload *_q              # the hashing thread, once the object passed OFFLOAD_AFTER
+    cdef bint _inline_only            # starting the thread failed (memory, threads): do not try per chunk
 
     def __init__(self, int fd, long long offset=0, Blake3 b3=None, bint content_checksum=True):
         self.fd = fd
@@ -220,8 +221,10 @@ cdef class Sink:
             return 0  # pycurl: short write → CURLE_WRITE_ERROR, the transfer ends
         if self._b3 is not None:
             b3 = &self._b3.h
-        if self._q == NULL and self.offset >= _OFFLOAD_AFTER and (b3 != NULL or self._want_crc32c):
-            self._q = dld_offload_start(b3, self._want_crc32c, self._crc32c)  # NULL: no thread, stay inline
+        if (self._q == NULL and self.offset >= _OFFLOAD_AFTER and (b3 != NULL or self._want_crc32c)
+                and not self._inline_only):
+            self._q = dld_offload_start(b3, self._want_crc32c, self._crc32c)
+            self._inline_only = self._q == NULL  # then hashing stays inline: slower, still right
         q = self._q
         with nogil:
             while done < n:

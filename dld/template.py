@@ -391,6 +391,17 @@ def _mixed_radix(index: int, counts: list[int]) -> list[int]:
     return pos
 
 
+def _window(ranges: tuple[TemplateRange, ...], start_index: int, n: int) -> tuple[list[int], int] | None:
+    """Both expanders' bounds: each range's count and how many names from ``start_index`` exist (None: none)."""
+    if not ranges or n <= 0:
+        return None
+    counts = [r.count() for r in ranges]
+    total = math.prod(counts)
+    if start_index >= total:
+        return None
+    return counts, min(n, total - start_index)
+
+
 def _expand_py(prefix: str, ranges: tuple[TemplateRange, ...], start_index: int, n: int) -> list[str]:
     """Reference expander: up to ``n`` names beginning at flat index ``start_index`` (fewer at the end).
 
@@ -398,13 +409,10 @@ def _expand_py(prefix: str, ranges: tuple[TemplateRange, ...], start_index: int,
     rightmost range's directive and gap) and maps it over a ``range`` of values: one ``%`` per name, which is
     the fastest pure-Python form measured (engine-notes §5).
     """
-    if not ranges or n <= 0:
+    window = _window(ranges, start_index, n)
+    if window is None:
         return []
-    counts = [r.count() for r in ranges]
-    total = math.prod(counts)
-    if start_index >= total:
-        return []
-    n = min(n, total - start_index)
+    counts, n = window
     pos = _mixed_radix(start_index, counts)
     outer = ranges[:-1]
     last = ranges[-1]
@@ -434,12 +442,10 @@ def _expand_cy(prefix: str, ranges: tuple[TemplateRange, ...], start_index: int,
     """Same contract as ``_expand_py``, computed by ``dld._fast.expand`` (raises ImportError if not built)."""
     if _fast_expand is None:
         raise ImportError("dld._fast.expand is not built (run: python setup.py build_ext --inplace)")
-    if not ranges or n <= 0:
+    window = _window(ranges, start_index, n)
+    if window is None:
         return []
-    counts = [r.count() for r in ranges]
-    total = math.prod(counts)
-    if start_index >= total:
-        return []
+    counts, n = window
     return _fast_expand.expand_batch(
         prefix,
         [r.start for r in ranges],
@@ -448,7 +454,7 @@ def _expand_cy(prefix: str, ranges: tuple[TemplateRange, ...], start_index: int,
         [r.digit_count for r in ranges],
         [r.gap for r in ranges],
         _mixed_radix(start_index, counts),
-        min(n, total - start_index),
+        n,
     )
 
 

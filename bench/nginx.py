@@ -39,6 +39,24 @@ def available(nginx_bin: str = NGINX_BIN) -> bool:
     return os.access(nginx_bin, os.X_OK)
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float, sig: int = signal.SIGTERM) -> int | None:
+    """Stop a child we started, by its own PID: ``sig``, wait, SIGKILL if it is not gone in ``timeout``.
+
+    Returns its exit code (None for no process). Shared by the test origin and daemon fixtures, which import it
+    from here because this file also runs as a standalone script and so cannot import from ``tests/``.
+    """
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+    return proc.returncode
+
+
 def free_port() -> int:
     """A port that was free a moment ago (bind(0) then close; ``start`` retries if nginx loses the race)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -253,16 +271,7 @@ class Nginx:
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM (fast shutdown) to our master by PID, wait, SIGKILL on timeout; returns its exit code."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout)
-        return proc.returncode
+        return stop_process(proc, timeout)
 
     def __enter__(self) -> Nginx:
         if self.proc is None:

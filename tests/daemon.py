@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.nginx import stop_process
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -66,15 +68,8 @@ class DaemonProc:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
-        self.proc = None
+        proc, self.proc = self.proc, None
+        rc = stop_process(proc, timeout, sig)
         self._log.close()
         return rc
 

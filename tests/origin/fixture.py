@@ -65,6 +65,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
+from bench.nginx import stop_process
+
 #: Repository root: ``tests/origin/fixture.py`` → two levels up from ``tests``.
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -217,18 +219,10 @@ class Origin:
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM our own child by PID, wait, SIGKILL if it does not exit in ``timeout``; returns the exit code."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout)
-        if proc.stdout is not None:
+        rc = stop_process(proc, timeout)
+        if proc is not None and proc.stdout is not None:
             proc.stdout.close()
-        return proc.returncode
+        return rc
 
     @property
     def pid(self) -> int | None:

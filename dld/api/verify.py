@@ -9,12 +9,13 @@ summary line ``{"summary": {"checked", "ok", "mismatch", "no_checksum"}}``. Hash
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._fast.sink import Blake3
+from .._fast.sink import hash_file
 from ..errors import BadRequest, MethodNotAllowed, NotFound
 from ..store.meta import PROVIDER_ALIASES, Bck
 from .http import Request, Response
@@ -24,11 +25,11 @@ if TYPE_CHECKING:
 
 
 def _blake3_file(path: str) -> str:
-    h = Blake3()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return hash_file(fd, os.fstat(fd).st_size).hexdigest()
+    finally:
+        os.close(fd)
 
 
 async def handle(req: Request, ctx: Daemon) -> Response:

@@ -230,3 +230,34 @@ def test_object_verify_detects_a_flipped_byte(dld_daemon, origin):
     assert rows[-1] == {"summary": {"checked": 4, "ok": 3, "mismatch": 1, "no_checksum": 0}}
     status, _, _ = d.request("GET", "/v1/verify/no-such-bucket")
     assert status == 404
+
+
+@pytest.mark.parametrize("kind", ["goog-hash", "s3-crc32c"])
+def test_big_objects_hashed_by_the_sink_thread_verify_and_store_the_right_blake3(dld_daemon, origin, kind):
+    """Past its first MiB an object is hashed by the sink's C thread (dld/_fast/csrc/offload.c): the source's
+    crc32c must still verify, and the blake3 stored with the object must be that of its bytes."""
+    from blake3 import blake3
+
+    d = dld_daemon
+    name, bucket, size = _u(f"big-{kind}"), _u("integ-big"), 5_000_000 + 4321
+    job = d.start_job({"type": "single", "bucket": {"name": bucket}, "object_name": name,
+                       "link": origin.obj_url(name, size=size, digest=kind)})
+    st = d.wait(job)
+    assert st["finished_cnt"] == 1 and st["error_cnt"] == 0, st.get("download_errors")
+    assert origin.object_stats(name)["requests"] == 1  # verified the first time
+    status, headers, _ = d.request("HEAD", f"/v1/objects/{bucket}/{name}")
+    assert status == 200
+    stored = headers["ais-checksum-value"]
+    assert stored == blake3(expected_bytes(name, size)).hexdigest()
+
+
+def test_big_corrupt_object_fails_through_the_sink_thread(strict_daemon, origin):
+    d = strict_daemon
+    name, bucket = _u("big-corrupt"), _u("integ-big")
+    job = d.start_job({"type": "single", "bucket": {"name": bucket}, "object_name": name,
+                       "link": origin.obj_url(name, size=5_000_000, corrupt=1, digest="s3-crc32c")})
+    st = d.wait(job)
+    assert st["error_cnt"] == 1
+    assert "checksum mismatch: crc32c from x-amz-checksum-crc32c expected " in st["download_errors"][0]["error"]
+    status, _, _ = d.request("HEAD", f"/v1/objects/{bucket}/{name}")
+    assert status == 404

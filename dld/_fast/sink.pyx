@@ -9,9 +9,10 @@ value as a short write).
 blake3 is computed for every object (the stored content checksum) with the official C implementation, vendored in
 ``vendor/blake3`` (SIMD picked at run time); crc32c, when the source gave one to check, with ``csrc/crc32c.c``
 (three interleaved hardware streams). For an object's first ``OFFLOAD_AFTER`` bytes both run inline, without the
-GIL. After that a C thread of the sink's own takes them over (``csrc/offload.c``): the callback copies each chunk
-into a 2 MiB staging buffer and the thread hashes full buffers, aligned, on another core, never taking the GIL,
-so it cannot convoy with the trio thread as a Python hashing thread did (engine-notes P9; docs/performance.md).
+GIL. After that a pool of C threads shared by all transfers takes them over (``csrc/offload.c``): the callback
+copies each chunk into a 2 MiB staging buffer and a pool thread hashes full buffers, aligned, on another core,
+never taking the GIL, so it cannot convoy with the trio thread as a Python hashing thread did (engine-notes P9;
+docs/performance.md).
 
 The other verification algorithms (crc32, md5, sha256, sha512) are rare (Azure Content-MD5, RFC 9530 digests)
 and run inline through zlib/hashlib. ``enable`` switches verification on when the response headers arrive and
@@ -48,9 +49,10 @@ cdef extern from "csrc/offload.h" nogil:
     uint32_t dld_offload_crc32c(dld_offload *q)
     void dld_offload_set_crc32c(dld_offload *q, int want, uint32_t crc)
     void dld_offload_stop(dld_offload *q)
+    void dld_offload_stats(long *queues, int *threads, long *by_producers)
 
-#: Bytes of an object hashed inline before its hashing thread starts: below this, starting and joining a thread
-#: (~50 µs) costs more than the hashing it would move (~0.3 ms per MiB).
+#: Bytes of an object hashed inline before its hashing queue starts: below this, allocating the staging buffers
+#: and handing them over costs more than the hashing it would move (~0.3 ms per MiB).
 cdef long long _OFFLOAD_AFTER = 1 << 20
 OFFLOAD_AFTER = _OFFLOAD_AFTER
 
@@ -98,11 +100,11 @@ cdef class Blake3:
         return self.digest().hex()
 
 
-@cython.no_gc_clear  # __dealloc__ stops the thread, which hashes into _b3: _b3 must not be cleared first
+@cython.no_gc_clear  # __dealloc__ drains the queue, which hashes into _b3: _b3 must not be cleared first
 cdef class Sink:
     """Appends received bytes to ``fd`` (opened by the caller, positioned at ``offset``) and hashes them.
 
-    ``close`` ends the hashing thread (if one started); so does collecting the sink.
+    ``close`` hands back the hashing queue (if one started); so does collecting the sink.
     """
 
     cdef public int fd
@@ -112,12 +114,12 @@ cdef class Sink:
     cdef public object error          # the OSError that stopped a write, if any
     cdef Blake3 _b3                   # None when content checksumming is off
     cdef bint _want_crc32c
-    cdef uint32_t _crc32c             # while offloaded, the thread's value is the current one (see _sync)
+    cdef uint32_t _crc32c             # while offloaded, the queue's value is the current one (see _sync)
     cdef bint _want_crc32
     cdef unsigned int _crc32
     cdef dict _hashers                # md5/sha256/sha512 -> hashlib object
-    cdef dld_offload *_q              # the hashing thread, once the object passed OFFLOAD_AFTER
-    cdef bint _inline_only            # starting the thread failed (memory, threads): do not try per chunk
+    cdef dld_offload *_q              # the hashing queue, once the object passed OFFLOAD_AFTER
+    cdef bint _inline_only            # starting the queue failed (memory): do not try per chunk
 
     def __init__(self, int fd, long long offset=0, Blake3 b3=None, bint content_checksum=True):
         self.fd = fd
@@ -136,7 +138,7 @@ cdef class Sink:
         self._stop()
 
     cdef void _sync(self):
-        """Wait until the thread has hashed everything fed to it; then the sink's own fields are current."""
+        """Wait until everything fed to the queue is hashed; then the sink's own fields are current."""
         if self._q != NULL:
             with nogil:
                 dld_offload_drain(self._q)
@@ -151,12 +153,12 @@ cdef class Sink:
                 dld_offload_stop(q)
 
     def close(self):
-        """End the hashing thread; the digests stay readable."""
+        """Hand back the hashing queue; the digests stay readable."""
         self._stop()
 
     @property
     def offloaded(self):
-        """Whether a hashing thread took this object over (tests use it to cover both paths)."""
+        """Whether the hashing pool took this object over (tests use it to cover both paths)."""
         return self._q != NULL
 
     def content_digest(self):
@@ -254,6 +256,15 @@ cdef class Sink:
             for h in self._hashers.values():
                 h.update(data)
         return None
+
+
+def offload_stats():
+    """(queues alive, pool threads started, buffers their producers hashed themselves): for tests."""
+    cdef long queues = 0
+    cdef int threads = 0
+    cdef long by_producers = 0
+    dld_offload_stats(&queues, &threads, &by_producers)
+    return queues, threads, by_producers
 
 
 def _hash_prefix(int fd, long long length, bint want_crc32c, bint want_crc32, dict hashers, Blake3 b3=None):

@@ -1,4 +1,4 @@
-"""The C hashing in dld/_fast: vendored BLAKE3, our CRC-32C, and the sink's hashing thread.
+"""The C hashing in dld/_fast: vendored BLAKE3, our CRC-32C, and the sink's hashing pool.
 
 Oracles are independent implementations: the ``blake3`` package (Rust) and ``google_crc32c``.
 """
@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 
 import google_crc32c
 import pytest
 from blake3 import blake3
-from dld._fast.sink import OFFLOAD_AFTER, Blake3, Sink, crc32c, crc32c_portable
+from dld._fast.sink import OFFLOAD_AFTER, Blake3, Sink, crc32c, crc32c_portable, offload_stats
 
 PATTERN = bytes(i % 251 for i in range(300_000))  # the BLAKE3 test-vector input
 
@@ -217,10 +220,10 @@ def test_many_sinks_at_once_from_several_threads():
     assert results == {k: blake3(b).hexdigest() for k, b in enumerate(bodies)}
 
 
-def test_a_sink_dropped_without_close_ends_its_thread():
+def test_a_sink_dropped_without_close_frees_its_queue_and_the_pool_stays_bounded():
     fd = os.open("/dev/null", os.O_WRONLY)
     try:
-        before = len(os.listdir("/proc/self/task"))
+        queues_before, _, _ = offload_stats()
         for _ in range(20):
             s = Sink(fd)
             _write_all(s, BIG[:OFFLOAD_AFTER + 100_000])
@@ -229,6 +232,43 @@ def test_a_sink_dropped_without_close_ends_its_thread():
             cycle["self"] = cycle  # make the cyclic collector free it, not refcounting
             del s, cycle
         gc.collect()
-        assert len(os.listdir("/proc/self/task")) <= before
+        queues, threads, _ = offload_stats()
+        assert queues == queues_before
+        assert 1 <= threads <= max(1, (os.cpu_count() or 1) - 1)
     finally:
         os.close(fd)
+
+
+def test_producers_hash_their_own_buffers_when_the_pool_is_busy():
+    """One pool thread, eight transfers fed from eight Python threads: the pool cannot keep up, so producers take
+    their oldest buffers back (catch_up) instead of sleeping; every digest still comes out right. In a fresh
+    process: the pool's size is read once, when its first thread starts."""
+    code = textwrap.dedent('''
+        import os, threading
+        from blake3 import blake3
+        from dld._fast.sink import OFFLOAD_AFTER, Sink, offload_stats
+        fd = os.open("/dev/null", os.O_WRONLY)
+        bodies = [os.urandom(OFFLOAD_AFTER + 12 * (2 << 20) + k * 4099) for k in range(8)]
+        out = {}
+        def run(k):
+            s = Sink(fd)
+            s.enable(["crc32c"])
+            b = bodies[k]
+            for i in range(0, len(b), 16384):
+                s.write(b[i:i + 16384])
+            out[k] = (s.content_digest(), s.digests()["crc32c"])
+            s.close()
+        ts = [threading.Thread(target=run, args=(k,)) for k in range(8)]
+        for t in ts: t.start()
+        for t in ts: t.join()
+        import google_crc32c
+        assert out == {k: (blake3(b).hexdigest(), f"{google_crc32c.value(b):08x}") for k, b in enumerate(bodies)}
+        queues, threads, by_producers = offload_stats()
+        assert (queues, threads) == (0, 1), (queues, threads)
+        assert by_producers > 0
+        print("ok", by_producers)
+    ''')
+    r = subprocess.run([sys.executable, "-c", code], env={**os.environ, "DLD_HASH_THREADS": "1"},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("ok")

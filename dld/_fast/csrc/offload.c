@@ -1,15 +1,20 @@
-/* See offload.h. Buffers are used in turn: [head, tail) are handed over and not yet hashed (the one at head may
- * be in the thread's hands); buf[tail % BUFS] is the one being filled, `fill` bytes so far, owned by the
- * producer. The producer moves on to the next buffer only when it is not in [head, tail). */
+/* See offload.h. Each queue uses its buffers in turn: [head, tail) are handed over and not yet hashed (the one at
+ * head may be in a worker's hands); buf[tail % BUFS] is the one being filled, `fill` bytes so far, owned by the
+ * producer. The producer moves on to the next buffer only when it is not in [head, tail).
+ *
+ * One mutex guards every queue and the pool: it is taken once per 2 MiB buffer, a few hundred times a second per
+ * transfer, never per chunk. A queue with buffers to hash sits on the ready list until a worker takes it; the
+ * worker owns it (`busy`) while it hashes the buffer at head, then puts it back at the end of the list if more
+ * are waiting. So a queue never has two workers, its blake3 state sees the bytes in order, and queues take turns. */
 #include "offload.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef __linux__
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 #endif
 
 #include "crc32c.h"
@@ -18,10 +23,7 @@
 #define BUFSIZE DLD_OFFLOAD_BUFSIZE
 
 struct dld_offload {
-    pthread_mutex_t mu;
-    pthread_cond_t work;     /* producer -> thread: a buffer to hash, or stop */
-    pthread_cond_t progress; /* thread -> producer: head moved */
-    pthread_t thread;
+    pthread_cond_t progress; /* worker -> producer: head moved */
     dld_b3 *b3;
     int want_crc32c;
     uint32_t crc32c;
@@ -29,49 +31,147 @@ struct dld_offload {
     size_t len[BUFS];
     uint64_t head, tail;
     size_t fill;
-    int stopping;
+    int queued, busy;  /* on the ready list; owned by a worker */
+    dld_offload *next; /* ready list link */
 };
 
-static void *run(void *arg) {
-    dld_offload *q = arg;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ready_cond = PTHREAD_COND_INITIALIZER;
+static dld_offload *ready_head, *ready_tail;
+static int workers, idle_workers, max_workers;
+static long live, caught_up;
+
+static int pool_size(void) {
+    const char *env = getenv("DLD_HASH_THREADS");
+    long n = env && *env ? strtol(env, NULL, 10) : 0;
+    if (n <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus - 1; /* one core stays for the trio thread */
+    }
+    if (n < 1)
+        n = 1;
+    if (n > DLD_OFFLOAD_MAX_THREADS)
+        n = DLD_OFFLOAD_MAX_THREADS;
+    return (int)n;
+}
+
+static void push_ready(dld_offload *q) {
+    q->queued = 1;
+    q->next = NULL;
+    if (ready_tail)
+        ready_tail->next = q;
+    else
+        ready_head = q;
+    ready_tail = q;
+}
+
+static dld_offload *pop_ready(void) {
+    dld_offload *q = ready_head;
+    ready_head = q->next;
+    if (!ready_head)
+        ready_tail = NULL;
+    q->queued = 0;
+    q->next = NULL;
+    return q;
+}
+
+/* Remove q from the ready list (the producer takes its own work back). */
+static void unlink_ready(dld_offload *q) {
+    dld_offload **pp = &ready_head, *prev = NULL;
+    while (*pp != q) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    *pp = q->next;
+    if (ready_tail == q)
+        ready_tail = prev;
+    q->queued = 0;
+    q->next = NULL;
+}
+
+/* With mu held, q neither queued nor busy and a buffer at head: hash it (mu released meanwhile). */
+static void hash_head(dld_offload *q) {
+    q->busy = 1;
+    const unsigned char *p = q->buf[q->head % BUFS];
+    size_t n = q->len[q->head % BUFS];
+    dld_b3 *b3 = q->b3;
+    int want_crc32c = q->want_crc32c;
+    uint32_t crc = q->crc32c;
+    pthread_mutex_unlock(&mu);
+    if (b3)
+        dld_b3_update(b3, p, n);
+    if (want_crc32c)
+        crc = dld_crc32c(crc, p, n);
+    pthread_mutex_lock(&mu);
+    q->crc32c = crc;
+    q->head++;
+    pthread_cond_signal(&q->progress);
+    /* In the same critical section as head++, so drain cannot return while a worker still holds q. One buffer
+     * per turn: queues take turns, a fast producer cannot keep a worker to itself. */
+    q->busy = 0;
+    if (q->head < q->tail)
+        push_ready(q);
+}
+
+/* With mu held: the producer needs q's buffers hashed up to `until`. Rather than sleep while a pool thread
+ * waits for a core (a busy box schedules a nice thread milliseconds late), it hashes them itself; it sleeps
+ * only while a worker is in the middle of one. */
+static void catch_up(dld_offload *q, uint64_t until) {
+    while (q->head < until) {
+        if (q->busy) {
+            pthread_cond_wait(&q->progress, &mu);
+            continue;
+        }
+        if (q->queued)
+            unlink_ready(q);
+        caught_up++;
+        hash_head(q);
+    }
+}
+
+static void *worker(void *arg) {
+    (void)arg;
 #ifdef __linux__
-    /* Below the trio thread, which runs the event loop and every transfer: with many big transfers there are as
-     * many hashing threads, and at equal weight they would starve it. Backpressure (submit) still guarantees
-     * this thread its turn: when it falls behind, the transfer waits for it. Measured on the 2-core VM: no
-     * throughput difference against nice 0 with 4 transfers. */
+    /* Below the trio thread, which runs the event loop and every transfer: when this thread does not get a core
+     * in time, producers hash their own buffers (catch_up), so starving it slows nothing down. */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), DLD_OFFLOAD_NICE);
 #endif
-    pthread_mutex_lock(&q->mu);
+    pthread_mutex_lock(&mu);
     for (;;) {
-        while (q->head == q->tail && !q->stopping)
-            pthread_cond_wait(&q->work, &q->mu);
-        if (q->head == q->tail)
-            break; /* stopping, nothing left */
-        const unsigned char *p = q->buf[q->head % BUFS];
-        size_t n = q->len[q->head % BUFS];
-        dld_b3 *b3 = q->b3;
-        int want_crc32c = q->want_crc32c;
-        uint32_t crc = q->crc32c;
-        pthread_mutex_unlock(&q->mu);
-        if (b3)
-            dld_b3_update(b3, p, n);
-        if (want_crc32c)
-            crc = dld_crc32c(crc, p, n);
-        pthread_mutex_lock(&q->mu);
-        q->crc32c = crc;
-        q->head++;
-        pthread_cond_signal(&q->progress);
+        while (!ready_head) {
+            idle_workers++;
+            pthread_cond_wait(&ready_cond, &mu);
+            idle_workers--;
+        }
+        hash_head(pop_ready());
     }
-    pthread_mutex_unlock(&q->mu);
     return NULL;
+}
+
+/* With mu held: have a worker see the ready list. Best effort: without one (no thread could start) the
+ * producer hashes everything itself in catch_up. */
+static void wake_worker(void) {
+    if (idle_workers) {
+        pthread_cond_signal(&ready_cond);
+        return;
+    }
+    if (!max_workers)
+        max_workers = pool_size();
+    if (workers < max_workers) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, worker, NULL) == 0)
+            workers++;
+        pthread_attr_destroy(&attr);
+    }
 }
 
 static void destroy(dld_offload *q) {
     for (int i = 0; i < BUFS; i++)
         free(q->buf[i]);
     pthread_cond_destroy(&q->progress);
-    pthread_cond_destroy(&q->work);
-    pthread_mutex_destroy(&q->mu);
     free(q);
 }
 
@@ -82,30 +182,30 @@ dld_offload *dld_offload_start(dld_b3 *b3, int want_crc32c, uint32_t crc) {
     q->b3 = b3;
     q->want_crc32c = want_crc32c;
     q->crc32c = crc;
-    pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->work, NULL);
     pthread_cond_init(&q->progress, NULL);
     for (int i = 0; i < BUFS; i++)
         if (!(q->buf[i] = malloc(BUFSIZE))) {
             destroy(q);
             return NULL;
         }
-    if (pthread_create(&q->thread, NULL, run, q) != 0) {
-        destroy(q);
-        return NULL;
-    }
+    pthread_mutex_lock(&mu);
+    live++;
+    pthread_mutex_unlock(&mu);
     return q;
 }
 
-/* Hand the filling buffer to the thread and wait until the next one is free. */
+/* Hand the filling buffer to the pool; if that was the last free one, catch up until one is free again. */
 static void submit(dld_offload *q) {
-    pthread_mutex_lock(&q->mu);
+    pthread_mutex_lock(&mu);
     q->len[q->tail % BUFS] = q->fill;
     q->tail++;
-    pthread_cond_signal(&q->work);
-    while (q->tail - q->head >= BUFS)
-        pthread_cond_wait(&q->progress, &q->mu);
-    pthread_mutex_unlock(&q->mu);
+    if (!q->queued && !q->busy) {
+        push_ready(q);
+        wake_worker();
+    }
+    if (q->tail - q->head >= BUFS)
+        catch_up(q, q->tail - BUFS + 1);
+    pthread_mutex_unlock(&mu);
     q->fill = 0;
 }
 
@@ -127,32 +227,37 @@ void dld_offload_feed(dld_offload *q, const void *data, size_t len) {
 void dld_offload_drain(dld_offload *q) {
     if (q->fill)
         submit(q);
-    pthread_mutex_lock(&q->mu);
-    while (q->head < q->tail)
-        pthread_cond_wait(&q->progress, &q->mu);
-    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_lock(&mu);
+    catch_up(q, q->tail);
+    pthread_mutex_unlock(&mu);
 }
 
 uint32_t dld_offload_crc32c(dld_offload *q) {
-    pthread_mutex_lock(&q->mu);
+    pthread_mutex_lock(&mu);
     uint32_t crc = q->crc32c;
-    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(&mu);
     return crc;
 }
 
 void dld_offload_set_crc32c(dld_offload *q, int want, uint32_t crc) {
-    pthread_mutex_lock(&q->mu);
+    pthread_mutex_lock(&mu);
     q->want_crc32c = want;
     q->crc32c = crc;
-    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(&mu);
 }
 
 void dld_offload_stop(dld_offload *q) {
     dld_offload_drain(q);
-    pthread_mutex_lock(&q->mu);
-    q->stopping = 1;
-    pthread_cond_signal(&q->work);
-    pthread_mutex_unlock(&q->mu);
-    pthread_join(q->thread, NULL);
+    pthread_mutex_lock(&mu);
+    live--;
+    pthread_mutex_unlock(&mu);
     destroy(q);
+}
+
+void dld_offload_stats(long *queues, int *threads, long *by_producers) {
+    pthread_mutex_lock(&mu);
+    *queues = live;
+    *threads = workers;
+    *by_producers = caught_up;
+    pthread_mutex_unlock(&mu);
 }

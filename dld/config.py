@@ -51,6 +51,8 @@ class Config:
     # Check the source's own checksums (x-goog-hash, S3, Content-MD5, Repr-Digest, Digest) while downloading.
     # Off for an origin known to send wrong ones (and to measure the cost).
     verify_checksums: bool = True
+    # Threads hashing big objects past their first MiB, shared by all transfers; 0: one per core but one (min 1).
+    hash_threads: int = 0
     gc_after_s: float = 24 * 3600.0  # finished jobs are removed this long after they finish (AIS: 24 h)
     gc_interval_s: float = 600.0
     max_body_bytes: int = 256 * 1024 * 1024  # a multi job's list arrives in one body; bounded

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import trio
 
+from ._fast.sink import configure_hashing
 from .api.routes import make_router
 from .api.server import serve_connection
 from .config import Config
@@ -57,6 +58,7 @@ def ca_bundle(config: Config) -> str:
 
 async def serve(config: Config, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED) -> None:
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    configure_hashing(config.hash_threads)
     store = Store(list(config.effective_mountpaths), fsync=config.fsync)
     journal = Journal(config.journal_path)
     engine = CurlTrio()

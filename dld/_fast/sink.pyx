@@ -50,6 +50,7 @@ cdef extern from "csrc/offload.h" nogil:
     void dld_offload_set_crc32c(dld_offload *q, int want, uint32_t crc)
     void dld_offload_stop(dld_offload *q)
     void dld_offload_stats(long *queues, int *threads, long *by_producers)
+    void dld_offload_configure(int threads)
 
 #: Bytes of an object hashed inline before its hashing queue starts: below this, allocating the staging buffers
 #: and handing them over costs more than the hashing it would move (~0.3 ms per MiB).
@@ -256,6 +257,11 @@ cdef class Sink:
             for h in self._hashers.values():
                 h.update(data)
         return None
+
+
+def configure_hashing(int threads):
+    """At most ``threads`` threads hash big objects, shared by all transfers (0: one per core but one)."""
+    dld_offload_configure(threads)
 
 
 def offload_stats():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -249,6 +250,25 @@ def test_big_objects_hashed_by_the_sink_thread_verify_and_store_the_right_blake3
     assert status == 200
     stored = headers["ais-checksum-value"]
     assert stored == blake3(expected_bytes(name, size)).hexdigest()
+
+
+def test_hash_threads_bound_the_hashing_pool(make_daemon, origin):
+    """Four big objects at once with ``hash_threads = 1``: one pool thread hashes for all of them (the trio thread
+    catches up when it lags), and every stored blake3 is right."""
+    from blake3 import blake3
+
+    d = make_daemon(env={"DLD_HASH_THREADS": "1"})
+    bucket, size = _u("integ-pool"), 3_000_000 + 777
+    objs = {_u(f"p{i}"): size + i for i in range(4)}
+    job = d.start_job({"type": "multi", "bucket": {"name": bucket},
+                       "objects": {n: origin.obj_url(n, size=sz, digest="s3-crc32c") for n, sz in objs.items()}})
+    st = d.wait(job)
+    assert st["finished_cnt"] == 4 and st["error_cnt"] == 0, st.get("download_errors")
+    for n, sz in objs.items():
+        _, headers, _ = d.request("HEAD", f"/v1/objects/{bucket}/{n}")
+        assert headers["ais-checksum-value"] == blake3(expected_bytes(n, sz)).hexdigest()
+    names = [p.read_text().strip() for p in Path(f"/proc/{d.proc.pid}/task").glob("*/comm")]
+    assert names.count("dld-hash") == 1
 
 
 def test_big_corrupt_object_fails_through_the_sink_thread(strict_daemon, origin):

@@ -6,6 +6,9 @@
  * transfer, never per chunk. A queue with buffers to hash sits on the ready list until a worker takes it; the
  * worker owns it (`busy`) while it hashes the buffer at head, then puts it back at the end of the list if more
  * are waiting. So a queue never has two workers, its blake3 state sees the bytes in order, and queues take turns. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pthread_setname_np */
+#endif
 #include "offload.h"
 
 #include <pthread.h>
@@ -41,18 +44,19 @@ static dld_offload *ready_head, *ready_tail;
 static int workers, idle_workers, max_workers;
 static long live, caught_up;
 
-static int pool_size(void) {
-    const char *env = getenv("DLD_HASH_THREADS");
-    long n = env && *env ? strtol(env, NULL, 10) : 0;
-    if (n <= 0) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        n = cpus - 1; /* one core stays for the trio thread */
-    }
+static int pool_limit(int threads) {
+    long n = threads;
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN) - 1; /* one core stays for the trio thread */
     if (n < 1)
         n = 1;
-    if (n > DLD_OFFLOAD_MAX_THREADS)
-        n = DLD_OFFLOAD_MAX_THREADS;
-    return (int)n;
+    return n > DLD_OFFLOAD_MAX_THREADS ? DLD_OFFLOAD_MAX_THREADS : (int)n;
+}
+
+void dld_offload_configure(int threads) {
+    pthread_mutex_lock(&mu);
+    max_workers = pool_limit(threads); /* threads already started stay; fewer start from now on */
+    pthread_mutex_unlock(&mu);
 }
 
 static void push_ready(dld_offload *q) {
@@ -132,6 +136,7 @@ static void catch_up(dld_offload *q, uint64_t until) {
 static void *worker(void *arg) {
     (void)arg;
 #ifdef __linux__
+    pthread_setname_np(pthread_self(), "dld-hash"); /* top -H, /proc/PID/task/TID/comm */
     /* Below the trio thread, which runs the event loop and every transfer: when this thread does not get a core
      * in time, producers hash their own buffers (catch_up), so starving it slows nothing down. */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), DLD_OFFLOAD_NICE);
@@ -156,7 +161,7 @@ static void wake_worker(void) {
         return;
     }
     if (!max_workers)
-        max_workers = pool_size();
+        max_workers = pool_limit(0);
     if (workers < max_workers) {
         pthread_t t;
         pthread_attr_t attr;

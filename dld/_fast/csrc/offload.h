@@ -9,7 +9,7 @@
  * So the write callback copies each chunk (hot in cache, ~1 µs) into a 2 MiB staging buffer and hands full
  * buffers to a pool of C threads, which hash them without the GIL: large aligned updates, on another core.
  *
- * One pool for every transfer, one thread per core but one (at least 1; DLD_HASH_THREADS overrides): the number of
+ * One pool for every transfer, one thread per core but one (at least 1; configure overrides): the number of
  * hashing threads stays bounded however many big transfers run (a thread per transfer meant a hundred threads for
  * a hundred transfers, and a thread start per object). Each transfer has a queue with one producer (its sink,
  * always the same thread); whichever pool thread takes the queue hashes its next buffer, so the bytes reach the
@@ -48,6 +48,8 @@ void dld_offload_drain(dld_offload *q);
 uint32_t dld_offload_crc32c(dld_offload *q);
 void dld_offload_set_crc32c(dld_offload *q, int want, uint32_t crc);
 void dld_offload_stop(dld_offload *q);
+/* At most this many pool threads (0: one per core but one, at least 1); call before the first transfer. */
+void dld_offload_configure(int threads);
 /* Queues alive, pool threads started, buffers hashed by their producers in catch_up (tests). */
 void dld_offload_stats(long *queues, int *threads, long *by_producers);
 

@@ -38,7 +38,7 @@ class Config:
     transfers_per_mountpath: int = 16
     # Per-attempt request timeout when a job does not set one (AIS downloader.timeout default).
     default_timeout_s: float = 3600.0
-    # A transfer that moves less than 1 byte/s for this long is treated as stalled and retried.
+    # A body that receives nothing for this long is treated as stalled and retried (transfer/curl_trio.py).
     stall_timeout_s: float = 30.0
     connect_timeout_s: float = 30.0
     max_attempts: int = 10  # AIS: 10 attempts

@@ -19,11 +19,15 @@ Theory of operation (engine-notes §2 "trio2", P2–P6):
   remove the handle from outside libcurl (pycurl cannot run the close-socket callback there, P5): it raises the
   handle's abort flag, which its progress callback turns into ``CURLE_ABORTED_BY_CALLBACK`` inside the next
   ``socket_action`` (at most about a second later, curl calls progress at least once a second), and waits for that.
+* ``perform(easy, stall_s=N)`` ends a transfer whose body has stopped for N seconds, through the same progress
+  callback: libcurl's own ``LOW_SPEED_*`` check averages over a 5-second window, so it fired ~5 s late (7–8 s for
+  a 2 s limit). Time spent paused by the throttle does not count.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import pycurl
@@ -55,6 +59,10 @@ class _Pending:
     message: str = ""
     abort: bool = False
     paused: bool = False  # set by a throttling write callback that returned WRITEFUNC_PAUSE
+    stall_s: float = 0.0  # end the transfer when its body stops this long (0: never)
+    stalled: bool = False
+    seen: int = 0  # body bytes at the last change, and when (time.monotonic) it changed
+    since: float = 0.0
 
 
 class CurlTrio:
@@ -109,14 +117,28 @@ class CurlTrio:
         easy.setopt(pycurl.NOPROGRESS, False)
         pending_key = id(easy)
 
-        def progress(_dt: int, _dn: int, _ut: int, _un: int) -> int:
+        def progress(_dt: int, dn: int, _ut: int, _un: int) -> int:
             p = self._pending.get(pending_key)
-            return 1 if p is not None and p.abort else 0
+            if p is None:
+                return 0
+            if p.abort:
+                return 1
+            if p.stall_s:
+                if dn != p.seen or p.paused:
+                    p.seen, p.since = dn, time.monotonic()
+                elif dn and time.monotonic() - p.since >= p.stall_s:
+                    # Only once the body started: before it, connect_timeout and libcurl's LOW_SPEED_* check apply.
+                    p.stalled = True
+                    return 1
+            return 0
 
         easy.setopt(pycurl.XFERINFOFUNCTION, progress)
 
-    async def perform(self, easy: pycurl.Curl) -> tuple[int, str]:
+    async def perform(self, easy: pycurl.Curl, *, stall_s: float = 0.0) -> tuple[int, str]:
         """Run one transfer to its end. Returns ``(curl error code, message)``; ``(0, "")`` is success.
+
+        ``stall_s``: once the body has started, a transfer that receives nothing for this long ends with
+        ``CURLE_OPERATION_TIMEDOUT`` ("no data for N s").
 
         If the calling task is cancelled, the transfer is aborted and ``Cancelled`` propagates once libcurl has let
         go of the handle (so the caller may reuse or close it).
@@ -124,7 +146,7 @@ class CurlTrio:
         if self._closed or self._nursery is None:
             raise RuntimeError("engine is not running")
         key = id(easy)
-        p = _Pending()
+        p = _Pending(stall_s=stall_s, since=time.monotonic())
         self._pending[key] = p
         self._handles[key] = easy
         try:
@@ -144,6 +166,8 @@ class CurlTrio:
         finally:
             self._pending.pop(key, None)
             self._handles.pop(key, None)
+        if p.stalled and p.code == pycurl.E_ABORTED_BY_CALLBACK:
+            return pycurl.E_OPERATION_TIMEDOUT, f"no data for {stall_s:g} s"
         return p.code, p.message
 
     def is_aborting(self, easy: pycurl.Curl) -> bool:
@@ -166,6 +190,7 @@ class CurlTrio:
         p = self._pending.get(id(easy))
         if p is not None and p.paused:
             p.paused = False
+            p.since = time.monotonic()  # the pause was ours, not the origin's
             try:
                 easy.pause(pycurl.PAUSE_CONT)
             except pycurl.error:

@@ -183,8 +183,9 @@ class Fetcher:
         c.setopt(pycurl.FAILONERROR, 1)
         c.setopt(pycurl.CONNECTTIMEOUT_MS, int(cfg.connect_timeout_s * 1000))
         c.setopt(pycurl.TIMEOUT_MS, max(1, int(timeout_s * 1000)))
-        # Stall detection: below 1 byte/s for stall_timeout → CURLE_OPERATION_TIMEDOUT, retried. It also gives a
-        # stalled handle a 1 s timer, which is how an abort reaches it (curl_trio._nudge).
+        # Stall detection: the engine ends a body that stops for stall_timeout (perform's stall_s, exact to ~1 s);
+        # libcurl's below-1-byte/s check (a 5 s moving average, so ~5 s late) still covers a response that never
+        # starts. It also gives a stalled handle a 1 s timer: how an abort, and the engine's check, reach it.
         c.setopt(pycurl.LOW_SPEED_LIMIT, 1)
         c.setopt(pycurl.LOW_SPEED_TIME, max(1, int(cfg.stall_timeout_s)))
         c.setopt(pycurl.BUFFERSIZE, chunk_size_for(req.bytes_per_hour, cfg.curl_buffer_size))
@@ -333,7 +334,7 @@ class Fetcher:
             if req.bucket is not None:
                 code, msg = await self._perform_throttled(req.bucket, sink)
             else:
-                code, msg = await self.engine.perform(self.easy)
+                code, msg = await self.engine.perform(self.easy, stall_s=cfg.stall_timeout_s)
             status = resp.status or self.easy.getinfo(pycurl.RESPONSE_CODE)
             if code == 0:
                 if status == 304:
@@ -417,6 +418,6 @@ class Fetcher:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(unpauser)
-            result = await engine.perform(easy)
+            result = await engine.perform(easy, stall_s=self.config.stall_timeout_s)
             nursery.cancel_scope.cancel()
         return result

@@ -6,7 +6,7 @@ Rules (AIS §2.6, with its quirks fixed, §2.15.6):
 
 * 404 → fatal ``ErrNotFound: <link> does not exist``; 401–407 and 410 → fatal; any other status ≥ 400 that is
   not 408, 425, 429 or 5xx → fatal (retrying a 400 cannot help). 408/425/429/5xx → retry.
-* Timeouts, stalls (below 1 byte/s for ``stall_timeout``), connection refused/reset, a body cut short, HTTP/2
+* Timeouts, stalls (no body bytes for ``stall_timeout``), connection refused/reset, a body cut short, HTTP/2
   stream errors, TLS handshake hiccups → retry. A failure *while reading the body* is retried too, resuming with
   ``Range`` when the origin allows it (AIS treats these as fatal).
 * DNS failures, bad URLs, unsupported schemes, certificate failures, too many redirects → fatal.

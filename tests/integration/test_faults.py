@@ -198,6 +198,26 @@ def test_stall_is_detected_retried_and_completes(tuned, origin):
     _assert_resumed_once(st, stats, size, n)
 
 
+def test_a_body_that_stays_stalled_fails_after_its_attempts_naming_the_stall(tuned, origin):
+    """The engine's own check (curl_trio: stall_s), not libcurl's 5-second average: its message names the limit."""
+    bucket = uniq("stall-fail")
+    name = f"{bucket}/o"
+    err = _fail(tuned, _single(tuned, bucket, origin.obj_url(name, size=100_000, stall=10_000)), timeout=40)
+    assert err["error"].endswith("timed out (curl 28: no data for 2 s) (after 3 attempts)"), err
+    assert origin.object_stats(name)["requests"] == 3
+
+
+def test_throttle_pauses_longer_than_the_stall_timeout_are_not_stalls(tuned, origin):
+    """300 bytes/s: the token bucket pauses the transfer ~3.3 s after each 1 KiB chunk, longer than the tuned
+    daemon's 2 s stall timeout; those pauses are ours, so the object arrives in one request."""
+    bucket = uniq("slow")
+    name = f"{bucket}/o"
+    _ok(tuned, _single(tuned, bucket, origin.obj_url(name, size=2100), limits={"bytes_per_hour": 300 * 3600}),
+        timeout=40)
+    assert_stored(tuned, bucket, "o", expected_bytes(name, 2100))
+    assert origin.object_stats(name)["requests"] == 1
+
+
 def test_norange_reset_restarts_from_zero(d, origin):
     bucket = uniq("norange")
     name = f"{bucket}/o"

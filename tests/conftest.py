@@ -7,6 +7,7 @@ works under ``python -m pytest`` (cwd on the path) but not under a bare ``pytest
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,16 @@ def origin(tmp_path_factory: pytest.TempPathFactory):
         yield o
     finally:
         o.stop()
+
+
+@pytest.fixture
+def null_fd():
+    """A write-only descriptor of /dev/null: a sink's file when only its hashing is under test."""
+    fd = os.open("/dev/null", os.O_WRONLY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 @pytest.fixture(scope="session")

@@ -164,42 +164,33 @@ def test_enable_and_reset_while_the_thread_runs(tmp_path):
         os.close(fd)
 
 
-def test_crc32c_alone_uses_the_thread_and_nothing_at_all_does_not():
-    fd = os.open("/dev/null", os.O_WRONLY)
-    try:
-        s = Sink(fd, content_checksum=False)
-        s.enable(["crc32c"])
-        _write_all(s, BIG)
-        assert s.offloaded and s.content_digest() == ""
-        assert s.digests() == {"crc32c": f"{google_crc32c.value(BIG):08x}"}
-        s.close()
-        s = Sink(fd, content_checksum=False)
-        _write_all(s, BIG)
-        assert not s.offloaded and s.digests() == {}
-    finally:
-        os.close(fd)
+def test_crc32c_alone_uses_the_thread_and_nothing_at_all_does_not(null_fd):
+    s = Sink(null_fd, content_checksum=False)
+    s.enable(["crc32c"])
+    _write_all(s, BIG)
+    assert s.offloaded and s.content_digest() == ""
+    assert s.digests() == {"crc32c": f"{google_crc32c.value(BIG):08x}"}
+    s.close()
+    s = Sink(null_fd, content_checksum=False)
+    _write_all(s, BIG)
+    assert not s.offloaded and s.digests() == {}
 
 
-def test_small_objects_stay_inline():
-    fd = os.open("/dev/null", os.O_WRONLY)
-    try:
-        s = Sink(fd)
-        data = BIG[:OFFLOAD_AFTER]
-        _write_all(s, data)
-        assert not s.offloaded
-        assert s.content_digest() == blake3(data).hexdigest()
-    finally:
-        os.close(fd)
+def test_small_objects_stay_inline(null_fd):
+    s = Sink(null_fd)
+    data = BIG[:OFFLOAD_AFTER]
+    _write_all(s, data)
+    assert not s.offloaded
+    assert s.content_digest() == blake3(data).hexdigest()
 
 
-def test_many_sinks_at_once_from_several_threads():
+def test_many_sinks_at_once_from_several_threads(null_fd):
     """Interleaved writes into 6 sinks, from 3 Python threads at once: every digest stays its own."""
-    fd = os.open("/dev/null", os.O_WRONLY)
     bodies = [os.urandom(OFFLOAD_AFTER + 3 * (2 << 20) + k * 1001) for k in range(6)]
     results: dict[int, str] = {}
 
     def run(ids: list[int]) -> None:
-        sinks = {k: Sink(fd) for k in ids}
+        sinks = {k: Sink(null_fd) for k in ids}
         chunks = {k: _chunks(bodies[k], first=k + 1) for k in ids}
         for i in range(max(len(c) for c in chunks.values())):
             for k in ids:
@@ -209,34 +200,27 @@ def test_many_sinks_at_once_from_several_threads():
             results[k] = sinks[k].content_digest()
             sinks[k].close()
 
-    try:
-        threads = [threading.Thread(target=run, args=([k, k + 3],)) for k in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        os.close(fd)
+    threads = [threading.Thread(target=run, args=([k, k + 3],)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     assert results == {k: blake3(b).hexdigest() for k, b in enumerate(bodies)}
 
 
-def test_a_sink_dropped_without_close_frees_its_queue_and_the_pool_stays_bounded():
-    fd = os.open("/dev/null", os.O_WRONLY)
-    try:
-        queues_before, _, _ = offload_stats()
-        for _ in range(20):
-            s = Sink(fd)
-            _write_all(s, BIG[:OFFLOAD_AFTER + 100_000])
-            assert s.offloaded
-            cycle = {"sink": s}
-            cycle["self"] = cycle  # make the cyclic collector free it, not refcounting
-            del s, cycle
-        gc.collect()
-        queues, threads, _ = offload_stats()
-        assert queues == queues_before
-        assert 1 <= threads <= max(1, (os.cpu_count() or 1) - 1)
-    finally:
-        os.close(fd)
+def test_a_sink_dropped_without_close_frees_its_queue_and_the_pool_stays_bounded(null_fd):
+    queues_before, _, _ = offload_stats()
+    for _ in range(20):
+        s = Sink(null_fd)
+        _write_all(s, BIG[:OFFLOAD_AFTER + 100_000])
+        assert s.offloaded
+        cycle = {"sink": s}
+        cycle["self"] = cycle  # make the cyclic collector free it, not refcounting
+        del s, cycle
+    gc.collect()
+    queues, threads, _ = offload_stats()
+    assert queues == queues_before
+    assert 1 <= threads <= max(1, (os.cpu_count() or 1) - 1)
 
 
 def test_producers_hash_their_own_buffers_when_the_pool_is_busy():

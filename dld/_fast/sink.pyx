@@ -14,6 +14,12 @@ copies each chunk into a 2 MiB staging buffer and a pool thread hashes full buff
 never taking the GIL, so it cannot convoy with the trio thread as a Python hashing thread did (engine-notes P9;
 docs/performance.md).
 
+The file is written ``WRITE_BATCH`` (128 KiB) at a time, not per chunk: on ext4 with large page-cache folios every
+``write(2)`` walks all the folio's buffer heads, so 16 KiB writes cost ~30 % more kernel time per byte. Inline, the
+chunks gather in a batch buffer; offloaded, they are written from the staging buffer they were copied into anyway.
+So the file lags the bytes taken by up to one batch: ``flush`` (after every attempt) writes the rest, and a write
+error shows up at the batch that hit it, as ``error`` and a refused chunk, or as ``flush`` raising.
+
 The other verification algorithms (crc32, md5, sha256, sha512) are rare (Azure Content-MD5, RFC 9530 digests)
 and run inline through zlib/hashlib. ``enable`` switches verification on when the response headers arrive and
 hashes the bytes already in the file (a resumed transfer) so the value covers the whole object.
@@ -21,8 +27,10 @@ hashes the bytes already in the file (a resumed transfer) so the value covers th
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from libc.errno cimport errno, EINTR
+from libc.errno cimport errno, EINTR, EIO
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 from posix.unistd cimport write as c_write
 
 import hashlib
@@ -43,9 +51,13 @@ cdef extern from "csrc/crc32c.h" nogil:
 cdef extern from "csrc/offload.h" nogil:
     ctypedef struct dld_offload:
         pass
-    dld_offload *dld_offload_start(dld_b3 *b3, int want_crc32c, uint32_t crc)
-    void dld_offload_feed(dld_offload *q, const void *data, size_t len)
-    void dld_offload_drain(dld_offload *q)
+    enum: DLD_WRITE_BATCH
+    dld_offload *dld_offload_start(int fd, dld_b3 *b3, int want_crc32c, uint32_t crc)
+    int dld_offload_feed(dld_offload *q, const void *data, size_t len)
+    int dld_offload_flush(dld_offload *q)
+    int dld_offload_drain(dld_offload *q)
+    void dld_offload_close_file(dld_offload *q)
+    size_t dld_offload_unwritten(dld_offload *q)
     uint32_t dld_offload_crc32c(dld_offload *q)
     void dld_offload_set_crc32c(dld_offload *q, int want, uint32_t crc)
     void dld_offload_stop(dld_offload *q)
@@ -56,6 +68,47 @@ cdef extern from "csrc/offload.h" nogil:
 #: and handing them over costs more than the hashing it would move (~0.3 ms per MiB).
 cdef long long _OFFLOAD_AFTER = 1 << 20
 OFFLOAD_AFTER = _OFFLOAD_AFTER
+WRITE_BATCH = DLD_WRITE_BATCH
+
+# Batch buffers of finished sinks, for the next ones: thousands of small objects a second would otherwise each
+# malloc and free 128 KiB, which glibc serves with mmap/munmap (its threshold) and page faults. Touched with the
+# GIL held only.
+cdef enum:
+    _SPARE_MAX = 64
+cdef unsigned char *_spare[_SPARE_MAX]
+cdef int _n_spare = 0
+
+
+cdef unsigned char *_take_batch():
+    global _n_spare
+    if _n_spare:
+        _n_spare -= 1
+        return _spare[_n_spare]
+    return <unsigned char *>malloc(DLD_WRITE_BATCH)
+
+
+cdef void _give_batch(unsigned char *b):
+    global _n_spare
+    if _n_spare < _SPARE_MAX:
+        _spare[_n_spare] = b
+        _n_spare += 1
+    else:
+        free(b)
+
+
+cdef int _write_all(int fd, const unsigned char *p, size_t n) noexcept nogil:
+    """0, or the errno that stopped the write."""
+    cdef Py_ssize_t r
+    while n:
+        r = c_write(fd, p, n)
+        if r > 0:
+            p += r
+            n -= r
+        elif r == 0:
+            return EIO  # a regular file does not take 0 bytes of a non-empty write
+        elif errno != EINTR:
+            return errno
+    return 0
 
 
 def crc32c(const unsigned char[::1] data not None, unsigned int value=0):
@@ -121,6 +174,9 @@ cdef class Sink:
     cdef dict _hashers                # md5/sha256/sha512 -> hashlib object
     cdef dld_offload *_q              # the hashing queue, once the object passed OFFLOAD_AFTER
     cdef bint _inline_only            # starting the queue failed (memory): do not try per chunk
+    cdef unsigned char *_batch        # inline: bytes taken, not yet written (NULL: none yet, or the queue has them)
+    cdef size_t _pending
+    cdef int _errno                   # the write error that stopped the file (sticky; mirrored in ``error``)
 
     def __init__(self, int fd, long long offset=0, Blake3 b3=None, bint content_checksum=True):
         self.fd = fd
@@ -137,25 +193,97 @@ cdef class Sink:
 
     def __dealloc__(self):
         self._stop()
+        if self._batch != NULL:
+            _give_batch(self._batch)
+            self._batch = NULL
+
+    cdef int _flush_batch(self) noexcept nogil:
+        cdef size_t n = self._pending
+        self._pending = 0
+        if n and not self._errno:
+            self._errno = _write_all(self.fd, self._batch, n)
+        return self._errno
+
+    cdef int _append(self, const unsigned char *p, size_t n) noexcept nogil:
+        """Take n bytes for the file (inline): into the batch, which goes out when full."""
+        if self._errno:
+            return self._errno
+        if self._batch == NULL or n >= DLD_WRITE_BATCH:
+            if self._flush_batch():
+                return self._errno
+            self._errno = _write_all(self.fd, p, n)
+            return self._errno
+        if self._pending + n > DLD_WRITE_BATCH:
+            self._flush_batch()
+        memcpy(self._batch + self._pending, p, n)
+        self._pending += n
+        if self._pending == DLD_WRITE_BATCH:
+            self._flush_batch()
+        return self._errno
+
+    cdef int _flush_all(self) noexcept nogil:
+        if self._flush_batch():
+            return self._errno
+        if self._q != NULL:
+            self._errno = dld_offload_flush(self._q)
+        return self._errno
+
+    cdef void _note_error(self):
+        if self._errno and self.error is None:
+            self.error = OSError(self._errno, os.strerror(self._errno))
+
+    def flush(self):
+        """Write out every byte taken (call before the file is read or the object is judged).
+
+        Raises:
+            OSError: a write failed (now, or at an earlier batch); the file is missing bytes.
+        """
+        with nogil:
+            self._flush_all()
+        self._note_error()
+        if self.error is not None:
+            raise self.error
 
     cdef void _sync(self):
-        """Wait until everything fed to the queue is hashed; then the sink's own fields are current."""
+        """Wait until everything fed to the queue is hashed (and written); then the sink's own fields are current."""
+        cdef int err = 0
         if self._q != NULL:
             with nogil:
-                dld_offload_drain(self._q)
+                err = dld_offload_drain(self._q)
+            if err and not self._errno:
+                self._errno = err
             self._crc32c = dld_offload_crc32c(self._q)
 
     cdef void _stop(self):
+        """Free the queue without writing more (``close`` flushes first; a collected sink's fd may be gone)."""
         cdef dld_offload *q = self._q
         if q != NULL:
+            dld_offload_close_file(q)
             self._sync()
             self._q = NULL
             with nogil:
                 dld_offload_stop(q)
 
     def close(self):
-        """Hand back the hashing queue; the digests stay readable."""
+        """Write out what is pending and hand back the hashing queue and buffers; the digests stay readable.
+
+        Never raises: a write error is left in ``error`` (``flush`` is where callers learn of it).
+        """
+        with nogil:
+            self._flush_all()
         self._stop()
+        self._note_error()
+        if self._batch != NULL:
+            _give_batch(self._batch)
+            self._batch = NULL
+
+    @property
+    def written(self):
+        """Bytes in the file: ``offset`` less what waits in a batch for its write."""
+        cdef size_t unwritten = self._pending
+        if self._q != NULL:
+            unwritten += dld_offload_unwritten(self._q)
+        return self.offset - unwritten
 
     @property
     def offloaded(self):
@@ -171,6 +299,7 @@ cdef class Sink:
 
     def reset(self):
         """Start the object over: truncate the file and the checksums (origin ignored Range, or changed)."""
+        self._pending = 0  # not written yet: nothing to take back
         self._sync()
         os.ftruncate(self.fd, 0)
         os.lseek(self.fd, 0, os.SEEK_SET)
@@ -191,6 +320,9 @@ cdef class Sink:
                and not (a == "crc32c" and self._want_crc32c) and not (a == "crc32" and self._want_crc32)]
         if not new:
             return
+        with nogil:
+            self._flush_all()  # the prefix is hashed from the file
+        self._note_error()
         self._sync()
         hashers = {a: _HASHLIB[a]() for a in new if a in _HASHLIB}
         c32c, c32 = _hash_prefix(self.fd, self.offset, "crc32c" in new, "crc32" in new, hashers)
@@ -213,41 +345,44 @@ cdef class Sink:
         return out
 
     def write(self, bytes data):
-        cdef const char* p = PyBytes_AS_STRING(data)
+        cdef const unsigned char* p = <const unsigned char *>PyBytes_AS_STRING(data)
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-        cdef Py_ssize_t done = 0
-        cdef Py_ssize_t r = 0
         cdef int err = 0
         cdef dld_b3 *b3 = NULL
         cdef dld_offload *q
-        if self.abort:
+        if self.abort or self._errno:
+            self._note_error()
             return 0  # pycurl: short write → CURLE_WRITE_ERROR, the transfer ends
         if self._b3 is not None:
             b3 = &self._b3.h
         if (self._q == NULL and self.offset >= _OFFLOAD_AFTER and (b3 != NULL or self._want_crc32c)
                 and not self._inline_only):
-            self._q = dld_offload_start(b3, self._want_crc32c, self._crc32c)
-            self._inline_only = self._q == NULL  # then hashing stays inline: slower, still right
+            with nogil:
+                err = self._flush_batch()  # the file stays in order: the queue writes after these
+            if not err:
+                self._q = dld_offload_start(self.fd, b3, self._want_crc32c, self._crc32c)
+                self._inline_only = self._q == NULL  # then hashing stays inline: slower, still right
+                if self._q != NULL and self._batch != NULL:
+                    _give_batch(self._batch)
+                    self._batch = NULL
+        elif self._q == NULL and self._batch == NULL:
+            self._batch = _take_batch()  # NULL (no memory): chunks are written as they come
         q = self._q
         with nogil:
-            while done < n:
-                r = c_write(self.fd, p + done, n - done)
-                if r < 0:
-                    if errno == EINTR:
-                        continue
-                    err = errno
-                    break
-                done += r
-            if not err:
-                if q != NULL:
-                    dld_offload_feed(q, p, n)
-                else:
-                    if b3 != NULL:
-                        dld_b3_update(b3, p, n)
-                    if self._want_crc32c:
-                        self._crc32c = dld_crc32c(self._crc32c, p, n)
+            if err:
+                pass
+            elif q != NULL:
+                err = dld_offload_feed(q, p, n)
+                if err:
+                    self._errno = err
+            else:
+                if b3 != NULL:
+                    dld_b3_update(b3, p, n)
+                if self._want_crc32c:
+                    self._crc32c = dld_crc32c(self._crc32c, p, n)
+                err = self._append(p, n)
         if err:
-            self.error = OSError(err, os.strerror(err))
+            self._note_error()
             return 0
         self.offset += n
         self.received += n

@@ -343,7 +343,7 @@ class Registry:
                         await self._checkpoint(task)
 
     async def _checkpoint(self, task: Task) -> None:
-        fd, offset = task.fd, task.progress.downloaded
+        fd, offset = task.fd, task.progress.written  # not downloaded: bytes still in the sink's batch are not on disk
         dup = os.dup(fd)  # our own reference: the task may close its fd while we sync
         try:
             await trio.to_thread.run_sync(os.fdatasync, dup)

@@ -78,6 +78,11 @@ class Progress:
     def downloaded(self) -> int:
         return self.sink.offset if self.sink is not None else 0
 
+    @property
+    def written(self) -> int:
+        """Bytes in the temp file (the sink writes in batches: up to one behind ``downloaded``)."""
+        return self.sink.written if self.sink is not None else 0
+
 
 @dataclass(slots=True)
 class _Response:
@@ -335,6 +340,10 @@ class Fetcher:
                 code, msg = await self._perform_throttled(req.bucket, sink)
             else:
                 code, msg = await self.engine.perform(self.easy, stall_s=cfg.stall_timeout_s)
+            try:
+                sink.flush()  # the sink writes in batches: the file holds every byte received only now
+            except OSError as e:
+                raise StoreError(f"writing {req.link} to disk failed: {e}") from e
             status = resp.status or self.easy.getinfo(pycurl.RESPONSE_CODE)
             if code == 0:
                 if status == 304:
@@ -365,8 +374,6 @@ class Fetcher:
                 validator = ""
             elif code == pycurl.E_HTTP_RETURNED_ERROR or (status >= 400 and resp.final):
                 verdict = retry.classify_status(req.link, status)
-            elif code == pycurl.E_WRITE_ERROR and sink.error is not None:
-                raise StoreError(f"writing {req.link} to disk failed: {sink.error}") from sink.error
             elif code == pycurl.E_WRITE_ERROR and resp.restart_reason:
                 verdict = retry.Verdict(True, f'failed to download "{req.link}": {resp.restart_reason}')
                 sink.reset()

@@ -11,6 +11,7 @@
 #endif
 #include "offload.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,8 @@ struct dld_offload {
     size_t len[BUFS];
     uint64_t head, tail;
     size_t fill;
+    size_t written; /* bytes of the filling buffer already in the file */
+    int fd, err;    /* err: the errno that stopped writing; the queue takes no more bytes */
     int queued, busy;  /* on the ready list; owned by a worker */
     dld_offload *next; /* ready list link */
 };
@@ -180,10 +183,11 @@ static void destroy(dld_offload *q) {
     free(q);
 }
 
-dld_offload *dld_offload_start(dld_b3 *b3, int want_crc32c, uint32_t crc) {
+dld_offload *dld_offload_start(int fd, dld_b3 *b3, int want_crc32c, uint32_t crc) {
     dld_offload *q = calloc(1, sizeof *q);
     if (!q)
         return NULL;
+    q->fd = fd;
     q->b3 = b3;
     q->want_crc32c = want_crc32c;
     q->crc32c = crc;
@@ -199,8 +203,43 @@ dld_offload *dld_offload_start(dld_b3 *b3, int want_crc32c, uint32_t crc) {
     return q;
 }
 
-/* Hand the filling buffer to the pool; if that was the last free one, catch up until one is free again. */
+/* Write the filling buffer's unwritten bytes to the file (the trio thread, no lock: the buffer is the producer's). */
+static int write_pending(dld_offload *q) {
+    const unsigned char *p = q->buf[q->tail % BUFS];
+    if (q->fd < 0) {
+        q->written = q->fill; /* dld_offload_close_file: the file is not ours any more */
+        return q->err;
+    }
+    while (!q->err && q->written < q->fill) {
+        ssize_t r = write(q->fd, p + q->written, q->fill - q->written);
+        if (r > 0)
+            q->written += (size_t)r;
+        else if (r == 0)
+            q->err = EIO; /* a regular file does not take 0 bytes of a non-empty write */
+        else if (errno != EINTR)
+            q->err = errno;
+    }
+    return q->err;
+}
+
+int dld_offload_flush(dld_offload *q) {
+    return write_pending(q);
+}
+
+size_t dld_offload_unwritten(dld_offload *q) {
+    return q->fill - q->written;
+}
+
+void dld_offload_close_file(dld_offload *q) {
+    q->fd = -1;
+}
+
+/* Hand the filling buffer, all written, to the pool; if that was the last free one, catch up until one is free
+ * again. */
 static void submit(dld_offload *q) {
+    /* Bytes that could not be written are hashed all the same: the digests then describe what was received, and
+     * the caller fails the object on the write error anyway. */
+    write_pending(q);
     pthread_mutex_lock(&mu);
     q->len[q->tail % BUFS] = q->fill;
     q->tail++;
@@ -211,12 +250,12 @@ static void submit(dld_offload *q) {
     if (q->tail - q->head >= BUFS)
         catch_up(q, q->tail - BUFS + 1);
     pthread_mutex_unlock(&mu);
-    q->fill = 0;
+    q->fill = q->written = 0;
 }
 
-void dld_offload_feed(dld_offload *q, const void *data, size_t len) {
+int dld_offload_feed(dld_offload *q, const void *data, size_t len) {
     const unsigned char *p = data;
-    while (len) {
+    while (len && !q->err) {
         size_t take = BUFSIZE - q->fill;
         if (take > len)
             take = len;
@@ -224,17 +263,21 @@ void dld_offload_feed(dld_offload *q, const void *data, size_t len) {
         q->fill += take;
         p += take;
         len -= take;
+        if (q->fill - q->written >= DLD_WRITE_BATCH && write_pending(q))
+            break;
         if (q->fill == BUFSIZE)
             submit(q);
     }
+    return q->err;
 }
 
-void dld_offload_drain(dld_offload *q) {
+int dld_offload_drain(dld_offload *q) {
     if (q->fill)
         submit(q);
     pthread_mutex_lock(&mu);
     catch_up(q, q->tail);
     pthread_mutex_unlock(&mu);
+    return q->err;
 }
 
 uint32_t dld_offload_crc32c(dld_offload *q) {

@@ -253,6 +253,10 @@ static void submit(dld_offload *q) {
     q->fill = q->written = 0;
 }
 
+int dld_offload_blocks(const dld_offload *q, size_t len) {
+    return q->fill + len >= BUFSIZE || q->fill - q->written + len >= DLD_WRITE_BATCH || q->err || q->fd < 0;
+}
+
 int dld_offload_feed(dld_offload *q, const void *data, size_t len) {
     const unsigned char *p = data;
     while (len && !q->err) {

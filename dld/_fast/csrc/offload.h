@@ -54,6 +54,8 @@ typedef struct dld_offload dld_offload;
  * after one, feed takes no more bytes. */
 dld_offload *dld_offload_start(int fd, dld_b3 *b3, int want_crc32c, uint32_t crc);
 int dld_offload_feed(dld_offload *q, const void *data, size_t len);
+/* Whether feeding len bytes may write, hand over or wait (else it only copies: no need to release the GIL). */
+int dld_offload_blocks(const dld_offload *q, size_t len);
 int dld_offload_flush(dld_offload *q);
 int dld_offload_drain(dld_offload *q);
 /* Bytes taken that the file does not have yet (the producer's thread). */

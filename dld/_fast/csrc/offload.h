@@ -22,7 +22,8 @@
  *   drain    flush, hand over the partial buffer and see everything hashed (catch_up again); afterwards the
  *            hasher and the crc32c value may be read or changed (set_crc32c) until the next feed
  *   stop     drain and free the queue (the pool threads stay for the next transfer)
- * feed, flush, drain and stop block: call them without the GIL.
+ * flush, drain, stop and feed may block: call them without the GIL (feed may keep it when dld_offload_blocks says
+ * the bytes will only be copied).
  */
 #ifndef DLD_OFFLOAD_H
 #define DLD_OFFLOAD_H

@@ -3,14 +3,14 @@
 
 Why Cython: pycurl calls the write callback once per chunk (at most 16 KiB: libcurl's CURL_MAX_WRITE_SIZE, whatever
 CURLOPT_BUFFERSIZE says). Doing the write and the hashing in one compiled call keeps Python out of the per-chunk
-path. The GIL is let go only where the call may block (a ``write(2)``, a hand-over to the hashing pool): letting
-it go and re-taking it around every chunk's copy cost ~3 % of the trio thread. ``write`` returns None, never a
+path. The GIL is let go around the hashing and the ``write(2)``s, not for a chunk that is only copied (into a batch
+or a staging buffer): re-taking it after every chunk's copy cost ~3 % of the trio thread. ``write`` returns None, never a
 count (P8: pycurl takes any other value as a short write).
 
 blake3 is computed for every object (the stored content checksum) with the official C implementation, vendored in
 ``vendor/blake3`` (SIMD picked at run time); crc32c, when the source gave one to check, with ``csrc/crc32c.c``
-(three interleaved hardware streams). For an object's first ``OFFLOAD_AFTER`` bytes both run inline (a few µs per
-chunk). After that a pool of C threads shared by all transfers takes them over (``csrc/offload.c``): the callback
+(three interleaved hardware streams). For an object's first ``OFFLOAD_AFTER`` bytes both run inline, without the
+GIL. After that a pool of C threads shared by all transfers takes them over (``csrc/offload.c``): the callback
 copies each chunk into a 2 MiB staging buffer and a pool thread hashes full buffers, aligned, on another core,
 never taking the GIL, so it cannot convoy with the trio thread as a Python hashing thread did (engine-notes P9;
 docs/performance.md).
@@ -370,9 +370,9 @@ cdef class Sink:
         elif self._q == NULL and self._batch == NULL:
             self._batch = _take_batch()  # NULL (no memory): chunks are written as they come
         q = self._q
-        # The GIL is let go only where this call may block (a write(2), a hand-over, a wait for the pool): most
-        # chunks are just copied (and hashed inline, a few µs), and re-taking the GIL after each cost ~3 % of
-        # the trio thread.
+        # The GIL is let go around hashing and wherever this call may block (a write(2), a hand-over, a wait for
+        # the pool), not for a chunk that is only copied: past the first MiB of a big object that is most of them,
+        # and re-taking the GIL after each cost ~3 % of the trio thread.
         if err:
             pass
         elif q != NULL:
@@ -383,17 +383,16 @@ cdef class Sink:
                 err = dld_offload_feed(q, p, n)
             if err:
                 self._errno = err
+        elif b3 == NULL and not self._want_crc32c and self._batch != NULL and self._pending + n < DLD_WRITE_BATCH:
+            memcpy(self._batch + self._pending, p, n)
+            self._pending += n
         else:
-            if b3 != NULL:
-                dld_b3_update(b3, p, n)
-            if self._want_crc32c:
-                self._crc32c = dld_crc32c(self._crc32c, p, n)
-            if self._batch != NULL and self._pending + n < DLD_WRITE_BATCH:
-                memcpy(self._batch + self._pending, p, n)
-                self._pending += n
-            else:
-                with nogil:
-                    err = self._append(p, n)
+            with nogil:
+                if b3 != NULL:
+                    dld_b3_update(b3, p, n)
+                if self._want_crc32c:
+                    self._crc32c = dld_crc32c(self._crc32c, p, n)
+                err = self._append(p, n)
         if err:
             self._note_error()
             return 0

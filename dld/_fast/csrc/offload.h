@@ -22,8 +22,8 @@
  *   drain    flush, hand over the partial buffer and see everything hashed (catch_up again); afterwards the
  *            hasher and the crc32c value may be read or changed (set_crc32c) until the next feed
  *   stop     drain and free the queue (the pool threads stay for the next transfer)
- * flush, drain, stop and feed may block: call them without the GIL (feed may keep it when dld_offload_blocks says
- * the bytes will only be copied).
+ * flush, drain, stop and feed may block: call them without the GIL (a feed that dld_offload_blocks says will
+ * only copy may keep it).
  */
 #ifndef DLD_OFFLOAD_H
 #define DLD_OFFLOAD_H

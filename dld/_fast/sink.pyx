@@ -28,11 +28,9 @@ hashes the bytes already in the file (a resumed transfer) so the value covers th
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from libc.errno cimport errno, EINTR, EIO
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
-from posix.unistd cimport write as c_write
 
 import hashlib
 import os
@@ -53,6 +51,7 @@ cdef extern from "csrc/offload.h" nogil:
     ctypedef struct dld_offload:
         pass
     enum: DLD_WRITE_BATCH
+    int dld_write_all(int fd, const void *data, size_t len)
     dld_offload *dld_offload_start(int fd, dld_b3 *b3, int want_crc32c, uint32_t crc)
     int dld_offload_feed(dld_offload *q, const void *data, size_t len)
     int dld_offload_blocks(const dld_offload *q, size_t len)
@@ -96,21 +95,6 @@ cdef void _give_batch(unsigned char *b):
         _n_spare += 1
     else:
         free(b)
-
-
-cdef int _write_all(int fd, const unsigned char *p, size_t n) noexcept nogil:
-    """0, or the errno that stopped the write."""
-    cdef Py_ssize_t r
-    while n:
-        r = c_write(fd, p, n)
-        if r > 0:
-            p += r
-            n -= r
-        elif r == 0:
-            return EIO  # a regular file does not take 0 bytes of a non-empty write
-        elif errno != EINTR:
-            return errno
-    return 0
 
 
 def crc32c(const unsigned char[::1] data not None, unsigned int value=0):
@@ -195,6 +179,8 @@ cdef class Sink:
 
     def __dealloc__(self):
         self._stop()
+
+    cdef void _release_batch(self):
         if self._batch != NULL:
             _give_batch(self._batch)
             self._batch = NULL
@@ -203,7 +189,7 @@ cdef class Sink:
         cdef size_t n = self._pending
         self._pending = 0
         if n and not self._errno:
-            self._errno = _write_all(self.fd, self._batch, n)
+            self._errno = dld_write_all(self.fd, self._batch, n)
         return self._errno
 
     cdef int _append(self, const unsigned char *p, size_t n) noexcept nogil:
@@ -213,7 +199,7 @@ cdef class Sink:
         if self._batch == NULL or n >= DLD_WRITE_BATCH:
             if self._flush_batch():
                 return self._errno
-            self._errno = _write_all(self.fd, p, n)
+            self._errno = dld_write_all(self.fd, p, n)
             return self._errno
         if self._pending + n > DLD_WRITE_BATCH:
             self._flush_batch()
@@ -222,6 +208,10 @@ cdef class Sink:
         if self._pending == DLD_WRITE_BATCH:
             self._flush_batch()
         return self._errno
+
+    cdef bint _batch_takes(self, size_t n) noexcept nogil:
+        """Whether n more bytes only go into the batch (no write due)."""
+        return self._batch != NULL and self._pending + n < DLD_WRITE_BATCH
 
     cdef int _flush_all(self) noexcept nogil:
         if self._flush_batch():
@@ -257,7 +247,8 @@ cdef class Sink:
             self._crc32c = dld_offload_crc32c(self._q)
 
     cdef void _stop(self):
-        """Free the queue without writing more (``close`` flushes first; a collected sink's fd may be gone)."""
+        """Free the queue and the batch buffer without writing more (``close`` flushes first; a collected sink's
+        fd may be gone)."""
         cdef dld_offload *q = self._q
         if q != NULL:
             dld_offload_close_file(q)
@@ -265,6 +256,7 @@ cdef class Sink:
             self._q = NULL
             with nogil:
                 dld_offload_stop(q)
+        self._release_batch()
 
     def close(self):
         """Write out what is pending and hand back the hashing queue and buffers; the digests stay readable.
@@ -275,9 +267,6 @@ cdef class Sink:
             self._flush_all()
         self._stop()
         self._note_error()
-        if self._batch != NULL:
-            _give_batch(self._batch)
-            self._batch = NULL
 
     @property
     def written(self):
@@ -364,9 +353,8 @@ cdef class Sink:
             if not err:
                 self._q = dld_offload_start(self.fd, b3, self._want_crc32c, self._crc32c)
                 self._inline_only = self._q == NULL  # then hashing stays inline: slower, still right
-                if self._q != NULL and self._batch != NULL:
-                    _give_batch(self._batch)
-                    self._batch = NULL
+                if self._q != NULL:
+                    self._release_batch()
         elif self._q == NULL and self._batch == NULL:
             self._batch = _take_batch()  # NULL (no memory): chunks are written as they come
         q = self._q
@@ -383,9 +371,8 @@ cdef class Sink:
                 err = dld_offload_feed(q, p, n)
             if err:
                 self._errno = err
-        elif b3 == NULL and not self._want_crc32c and self._batch != NULL and self._pending + n < DLD_WRITE_BATCH:
-            memcpy(self._batch + self._pending, p, n)
-            self._pending += n
+        elif b3 == NULL and not self._want_crc32c and self._batch_takes(n):
+            err = self._append(p, n)  # a copy into the batch
         else:
             with nogil:
                 if b3 != NULL:

@@ -203,21 +203,32 @@ dld_offload *dld_offload_start(int fd, dld_b3 *b3, int want_crc32c, uint32_t crc
     return q;
 }
 
+int dld_write_all(int fd, const void *data, size_t len) {
+    const unsigned char *p = data;
+    while (len) {
+        ssize_t r = write(fd, p, len);
+        if (r > 0) {
+            p += r;
+            len -= (size_t)r;
+        } else if (r == 0) {
+            return EIO; /* a regular file does not take 0 bytes of a non-empty write */
+        } else if (errno != EINTR) {
+            return errno;
+        }
+    }
+    return 0;
+}
+
 /* Write the filling buffer's unwritten bytes to the file (the trio thread, no lock: the buffer is the producer's). */
 static int write_pending(dld_offload *q) {
-    const unsigned char *p = q->buf[q->tail % BUFS];
     if (q->fd < 0) {
         q->written = q->fill; /* dld_offload_close_file: the file is not ours any more */
         return q->err;
     }
-    while (!q->err && q->written < q->fill) {
-        ssize_t r = write(q->fd, p + q->written, q->fill - q->written);
-        if (r > 0)
-            q->written += (size_t)r;
-        else if (r == 0)
-            q->err = EIO; /* a regular file does not take 0 bytes of a non-empty write */
-        else if (errno != EINTR)
-            q->err = errno;
+    if (!q->err && q->written < q->fill) {
+        q->err = dld_write_all(q->fd, q->buf[q->tail % BUFS] + q->written, q->fill - q->written);
+        if (!q->err)
+            q->written = q->fill;
     }
     return q->err;
 }

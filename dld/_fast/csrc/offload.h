@@ -59,6 +59,8 @@ int dld_offload_feed(dld_offload *q, const void *data, size_t len);
 int dld_offload_blocks(const dld_offload *q, size_t len);
 int dld_offload_flush(dld_offload *q);
 int dld_offload_drain(dld_offload *q);
+/* 0, or the errno that stopped writing all len bytes (EINTR retried; shared with the sink's inline batches). */
+int dld_write_all(int fd, const void *data, size_t len);
 /* Bytes taken that the file does not have yet (the producer's thread). */
 size_t dld_offload_unwritten(dld_offload *q);
 /* Write nothing more to the file (its owner flushed what it wanted; the fd may be closed soon): before stop. */
